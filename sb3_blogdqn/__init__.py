@@ -1,0 +1,17 @@
+"""sb3-blogdqn: the DATUM STUDIO blog's DQN (Keras, CartPole-v1) as a Stable-Baselines3 algorithm."""
+
+from sb3_blogdqn.blogdqn import BlogDQN, BlogDQNPolicy, MlpPolicy, StandardScalerExtractor
+from sb3_blogdqn.common.optim import KerasAdam
+from sb3_blogdqn.common.wrappers import VecHistory, make_blog_env
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BlogDQN",
+    "BlogDQNPolicy",
+    "KerasAdam",
+    "MlpPolicy",
+    "StandardScalerExtractor",
+    "VecHistory",
+    "make_blog_env",
+]

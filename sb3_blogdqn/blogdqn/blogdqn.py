@@ -1,0 +1,432 @@
+"""BlogDQN: the blog's reproduction of the Nature-2015 DQN as an SB3 algorithm.
+
+Every rule is cited as B1...B17 from BLOG_SEMANTICS.md. Where the blog differs from
+standard DQN, a constructor switch restores the standard behaviour (README, option table).
+"""
+
+import io
+import pathlib
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, RolloutReturn, Schedule, TrainFreq
+from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.dqn import DQN
+from torch.nn import functional as F
+
+from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy, MlpPolicy
+from sb3_blogdqn.common.buffers import HistoryReplayBuffer
+from sb3_blogdqn.common.wrappers import check_history_length, wrap_blog_env
+
+SelfBlogDQN = TypeVar("SelfBlogDQN", bound="BlogDQN")
+
+
+class BlogDQN(DQN):
+    """
+    The blog's DQN (Keras, CartPole-v1) on SB3's off-policy machinery.
+
+    Defaults reproduce the blog (B1-B16). The env is wrapped in a ``VecHistory`` (B1-B3)
+    unless it already has one; the policy's input layer is a StandardScaler fitted once
+    on the warm-up histories (B4, B6). The first ``learn()`` call starts with the warm-up:
+    random play until ``learning_starts`` full-history transitions are stored, which
+    callbacks do not see (the blog's warm-up is not one of its 400 episodes).
+
+    :param policy: ``"MlpPolicy"`` (:class:`BlogDQNPolicy`) or a policy class
+    :param env: an env id, a gymnasium env or a VecEnv (wrapped as needed, see above)
+    :param learning_rate: Adam's learning rate, or a schedule (B12; blog 1e-3)
+    :param buffer_size: replay memory capacity, FIFO (B5; blog ``memory_size`` 2000)
+    :param learning_starts: full-history transitions stored by random play before
+        learning; the scaler is fitted on them (B4, B6; blog ``replay_start_size`` 32)
+    :param batch_size: transitions per replay, drawn without replacement (B7; ``mb_size`` 32)
+    :param gamma: discount factor (blog 0.99)
+    :param history_length: states per observation history (B1; ``agent_hist_len`` 4)
+    :param target_update_interval: target copy period (B13; blog ``C`` 100)
+    :param target_update_on_episode_step: B13. True: copy Q into Q̂ after the step's
+        replay whenever the *within-episode* step index is a multiple of
+        ``target_update_interval`` (so also at every episode's step 0). False: standard
+        DQN, every ``target_update_interval`` environment steps. With several envs the
+        copy happens when any env's step index qualifies.
+    :param exploration_initial_eps: ε before the first decision (blog ``eps`` 1.0)
+    :param exploration_final_eps: ε floor (blog ``eps_min`` 1e-4)
+    :param exploration_decisions: B8, ε reaches its floor after this many full-history
+        action choices, decremented before each draw (blog ``final_expl_step`` 1000)
+    :param exploration_fraction: B8 switch. None: the blog's per-decision decay. A float:
+        SB3's schedule, linear over that fraction of each ``learn()`` call.
+    :param loss_on_all_actions: B10. True: the target vector is Q̂(s) with the taken
+        action's entry replaced by the TD target, and the loss is the MSE over all
+        actions. False: standard DQN, MSE on the taken action only.
+    :param per_sample_updates: B11. True: each replay fits the minibatch one sample at a
+        time (``batch_size`` Adam steps on batches of one, targets computed once before).
+        False: one Adam step on the whole minibatch.
+    :param handle_timeout_termination: B14. False: an episode cut by the env's time limit
+        is stored as terminal (no bootstrap), like old gym's ``done``. True: SB3's
+        standard, bootstrap through truncation.
+    :param act_with_target: B16. ``predict()`` acts with the target network, as the blog's
+        ``run()``; off by default so that callbacks evaluate the online network.
+    :param stats_window_size: episodes averaged for ``rollout/`` logging
+    :param tensorboard_log: tensorboard log folder (None: no tensorboard)
+    :param policy_kwargs: passed to the policy (``net_arch``, ``optimizer_kwargs``...)
+    :param verbose: 0 silent, 1 info, 2 debug
+    :param seed: seed for the pseudo-random generators
+    :param device: torch device (``"auto"``: CUDA if available)
+    :param _init_setup_model: whether to build the network on creation
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy}
+    policy: BlogDQNPolicy
+    replay_buffer: HistoryReplayBuffer
+
+    def __init__(
+        self,
+        policy: str | type[BlogDQNPolicy],
+        env: GymEnv | str | None,
+        learning_rate: float | Schedule = 1e-3,
+        buffer_size: int = 2000,
+        learning_starts: int = 32,
+        batch_size: int = 32,
+        gamma: float = 0.99,
+        history_length: int = 4,
+        target_update_interval: int = 100,
+        target_update_on_episode_step: bool = True,
+        exploration_initial_eps: float = 1.0,
+        exploration_final_eps: float = 1e-4,
+        exploration_decisions: int = 1000,
+        exploration_fraction: float | None = None,
+        loss_on_all_actions: bool = True,
+        per_sample_updates: bool = True,
+        handle_timeout_termination: bool = False,
+        act_with_target: bool = False,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        check_history_length(history_length)
+        _check_sizes(buffer_size, learning_starts, batch_size, target_update_interval, exploration_decisions)
+        if env is not None:
+            env = wrap_blog_env(env, history_length, verbose)
+        super().__init__(
+            policy,
+            env,  # type: ignore[arg-type]
+            learning_rate=learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=1.0,
+            gamma=gamma,
+            train_freq=1,
+            # Replays run inside the step (B11, B13 order), from _on_step(): learn() must not add more.
+            gradient_steps=0,
+            replay_buffer_class=HistoryReplayBuffer,
+            replay_buffer_kwargs=dict(handle_timeout_termination=handle_timeout_termination),
+            target_update_interval=target_update_interval,
+            exploration_fraction=exploration_fraction,  # type: ignore[arg-type]
+            exploration_initial_eps=exploration_initial_eps,
+            exploration_final_eps=exploration_final_eps,
+            max_grad_norm=float("inf"),  # the blog clips neither errors nor gradients (B10)
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=False,
+        )
+        self.history_length = history_length
+        self.target_update_on_episode_step = target_update_on_episode_step
+        self.exploration_decisions = exploration_decisions
+        self.loss_on_all_actions = loss_on_all_actions
+        self.per_sample_updates = per_sample_updates
+        self.handle_timeout_termination = handle_timeout_termination
+        self.act_with_target = act_with_target
+
+        # The learned agent's state beyond the weights; all of it is saved with the model.
+        self.exploration_rate = exploration_initial_eps
+        self._n_exploration_decisions = 0  # B8 counts decisions, across learn() calls
+        self._warmup_done = False  # B6 happens once per model
+        self._episode_steps = np.zeros(self.n_envs, dtype=np.int64)  # within-episode step index (B2, B13)
+        self._n_target_updates = 0
+        self._n_stored = 0  # transitions stored by the current env step
+        self._last_dones = np.zeros(self.n_envs, dtype=bool)
+
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        self.policy.act_with_target = self.act_with_target
+
+    # ----------------------------------------------------------------- acting (B2, B8, B9)
+
+    def _blog_epsilon(self, n_decisions: int) -> float:
+        """ε after ``n_decisions`` decrements of ``(initial - final) / exploration_decisions`` (B8)."""
+        decay = (self.exploration_initial_eps - self.exploration_final_eps) / self.exploration_decisions
+        return max(self.exploration_initial_eps - n_decisions * decay, self.exploration_final_eps)
+
+    def _explores(self) -> bool:
+        """One ε-greedy decision with a full history: decrement ε first, then draw (B8)."""
+        self._n_exploration_decisions += 1
+        if self.exploration_fraction is None:
+            self.exploration_rate = self._blog_epsilon(self._n_exploration_decisions)
+        return bool(np.random.rand() < self.exploration_rate)
+
+    def _greedy_actions(self, observations: np.ndarray) -> np.ndarray:
+        """argmax of the online network Q (B9)."""
+        with th.no_grad():
+            q_values = self.q_net(th.as_tensor(observations, device=self.device))
+        return q_values.argmax(dim=1).cpu().numpy()
+
+    def _sample_action(
+        self,
+        learning_starts: int,
+        action_noise: ActionNoise | None = None,
+        n_envs: int = 1,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        full_history = self._episode_steps >= self.history_length - 1
+        actions = np.zeros(n_envs, dtype=np.int64)
+        greedy = np.zeros(n_envs, dtype=bool)
+        for i in range(n_envs):
+            # B2: a short history means a random action and no ε change.
+            if full_history[i] and not self._explores():
+                greedy[i] = True
+            else:
+                actions[i] = self.action_space.sample()
+        if greedy.any():
+            actions[greedy] = self._greedy_actions(self._last_obs[greedy])  # type: ignore[index]
+        return actions, actions
+
+    # ------------------------------------------------------------- storing (B2, B5, B6, B14)
+
+    def _store_transition(
+        self,
+        replay_buffer: ReplayBuffer,
+        buffer_action: np.ndarray,
+        new_obs: np.ndarray,  # type: ignore[override]
+        reward: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+        limit: int | None = None,
+    ) -> None:
+        """Store the transitions of the envs whose history was full (B2), at most ``limit``."""
+        stored = np.flatnonzero(self._episode_steps >= self.history_length - 1)[:limit]
+        for i in stored:
+            # On episode end new_obs[i] is already the next episode's; VecHistory put the
+            # terminal history in infos (B5).
+            next_obs = infos[i]["terminal_observation"] if dones[i] else new_obs[i]
+            replay_buffer.add(
+                self._last_obs[i : i + 1],  # type: ignore[index]
+                next_obs[None],
+                buffer_action[i : i + 1],
+                reward[i : i + 1],
+                dones[i : i + 1],  # B14: a time-limit cut is terminal unless handle_timeout_termination
+                [infos[i]],
+            )
+        self._n_stored = len(stored)
+        self._last_obs = new_obs
+        self._last_dones = dones
+
+    def _advance_episode_steps(self, dones: np.ndarray) -> None:
+        self._episode_steps += 1
+        self._episode_steps[dones] = 0
+
+    def _warm_up(self, env: VecEnv, replay_buffer: ReplayBuffer) -> None:
+        """
+        B6: random play (no ε change) until ``learning_starts`` full-history transitions
+        are stored, possibly stopping mid-episode; fit the scaler on their histories
+        (B4); start learning from a fresh reset. Callbacks do not see these steps.
+        """
+        first_row = replay_buffer.pos
+        n_stored = 0
+        while n_stored < self.learning_starts:
+            actions = np.array([self.action_space.sample() for _ in range(env.num_envs)])
+            new_obs, rewards, dones, infos = env.step(actions)
+            self.num_timesteps += env.num_envs
+            self._store_transition(replay_buffer, actions, new_obs, rewards, dones, infos, self.learning_starts - n_stored)
+            n_stored += self._n_stored
+            self._advance_episode_steps(dones)
+        rows = (first_row + np.arange(self.learning_starts)) % replay_buffer.buffer_size
+        self.policy.fit_scaler(replay_buffer.observations[rows, 0])
+        self._warmup_done = True
+        self._last_obs = env.reset()  # type: ignore[assignment]
+        self._last_episode_starts = np.ones(env.num_envs, dtype=bool)
+        self._episode_steps[:] = 0
+
+    def collect_rollouts(
+        self,
+        env: VecEnv,
+        callback: BaseCallback,
+        train_freq: TrainFreq,
+        replay_buffer: ReplayBuffer,
+        action_noise: ActionNoise | None = None,
+        learning_starts: int = 0,
+        log_interval: int | None = None,
+    ) -> RolloutReturn:
+        if not self._warmup_done:
+            self._warm_up(env, replay_buffer)
+        return super().collect_rollouts(env, callback, train_freq, replay_buffer, action_noise, learning_starts, log_interval)
+
+    # ------------------------------------------------------------- learning (B10-B13)
+
+    def _on_step(self) -> None:
+        """After each env step: the step's replays (B11), then the target copy (B13)."""
+        if self._n_stored > 0:
+            self.train(gradient_steps=self._n_stored, batch_size=self.batch_size)
+        self._n_calls += 1
+        if self.target_update_on_episode_step:
+            copy_target = bool(np.any(self._episode_steps % self.target_update_interval == 0))
+        else:
+            copy_target = self._n_calls % max(self.target_update_interval // self.n_envs, 1) == 0
+        if copy_target:
+            self.q_net_target.load_state_dict(self.q_net.state_dict())
+            self._n_target_updates += 1
+        if self.exploration_fraction is not None:
+            self.exploration_rate = self.exploration_schedule(self._current_progress_remaining)
+        self.logger.record("rollout/exploration_rate", self.exploration_rate)
+        self._advance_episode_steps(self._last_dones)
+
+    def _td_targets(self, observations: th.Tensor, actions: th.Tensor, rewards: th.Tensor,
+                    next_observations: th.Tensor, dones: th.Tensor) -> th.Tensor:
+        """
+        Regression targets, all from the target network Q̂ (B10): ``r + γ max_a Q̂(s', a)``
+        (``r`` when done) for the taken action; with ``loss_on_all_actions`` the other
+        entries are Q̂(s), so untaken actions are pulled toward the target network.
+        """
+        next_q_values = self.q_net_target(next_observations).max(dim=1, keepdim=True).values
+        td_targets = rewards + (1 - dones) * self.gamma * next_q_values
+        if not self.loss_on_all_actions:
+            return td_targets
+        return self.q_net_target(observations).scatter(1, actions.long(), td_targets)
+
+    def _fit(self, observations: th.Tensor, actions: th.Tensor, targets: th.Tensor) -> float:
+        """One Adam step on the MSE to ``targets`` (Keras ``mse``: mean over actions and batch)."""
+        q_values = self.q_net(observations)
+        if not self.loss_on_all_actions:
+            q_values = q_values.gather(1, actions.long())
+        loss = F.mse_loss(q_values, targets)
+        self.policy.optimizer.zero_grad()
+        loss.backward()
+        self.policy.optimizer.step()
+        return loss.item()
+
+    def train(self, gradient_steps: int, batch_size: int = 32) -> None:
+        """``gradient_steps`` replays (B7, B10, B11), the plain-torch reference path."""
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        losses = []
+        for _ in range(gradient_steps):
+            replay = self.replay_buffer.sample(batch_size)
+            with th.no_grad():
+                targets = self._td_targets(
+                    replay.observations, replay.actions, replay.rewards, replay.next_observations, replay.dones
+                )
+            if self.per_sample_updates:
+                # B11: train_on_batch in a loop, each sample its own Adam step.
+                for i in range(batch_size):
+                    losses.append(self._fit(replay.observations[i : i + 1], replay.actions[i : i + 1], targets[i : i + 1]))
+            else:
+                losses.append(self._fit(replay.observations, replay.actions, targets))
+        self.policy.set_training_mode(False)
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", float(np.mean(losses)))
+
+    # ----------------------------------------------------------- SB3 plumbing
+
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ) -> tuple[int, BaseCallback]:
+        # SB3 resets the envs here when asked to or after load()/set_env(): every env then
+        # starts a new episode, at step index 0. ε and the counters carry on (B8).
+        env_is_reset = reset_num_timesteps or self._last_obs is None
+        result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        if env_is_reset:
+            self._episode_steps = np.zeros(self.n_envs, dtype=np.int64)
+            self._last_dones = np.zeros(self.n_envs, dtype=bool)
+        return result
+
+    def learn(
+        self: SelfBlogDQN,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "BlogDQN",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfBlogDQN:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+    def dump_logs(self) -> None:
+        self.logger.record("train/n_target_updates", self._n_target_updates)
+        self.logger.record("rollout/exploration_decisions", self._n_exploration_decisions)
+        scaler = self.policy.scaler
+        if scaler is not None and scaler.fitted:
+            # Constant after the warm-up (B4); per feature, kept out of the console table.
+            for name, values in (("mean", scaler.mean), ("std", scaler.scale)):
+                for i, value in enumerate(values.tolist()):
+                    self.logger.record(f"scaler/{name}_{i}", value, exclude="stdout")
+        super().dump_logs()
+
+    def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
+        super().set_env(wrap_blog_env(env, self.history_length, self.verbose), force_reset=force_reset)
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfBlogDQN],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfBlogDQN:
+        if env is not None:
+            # SB3 checks the env's spaces before building the model: give it the history first.
+            data, _, _ = load_from_zip_file(path, load_data=True, custom_objects=custom_objects, device="cpu")
+            if isinstance(path, io.BufferedIOBase):
+                path.seek(0)
+            env = wrap_blog_env(env, data["history_length"], data.get("verbose", 0))
+        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+
+
+def _check_sizes(buffer_size: int, learning_starts: int, batch_size: int, target_update_interval: int,
+                 exploration_decisions: int) -> None:
+    if batch_size < 1 or target_update_interval < 1 or exploration_decisions < 1:
+        raise ValueError(
+            "batch_size, target_update_interval and exploration_decisions must be >= 1, got "
+            f"{batch_size}, {target_update_interval} and {exploration_decisions}."
+        )
+    if learning_starts > buffer_size:
+        raise ValueError(
+            f"learning_starts={learning_starts} (the warm-up, B6) exceeds buffer_size={buffer_size}: the warm-up "
+            "transitions must all fit in the replay memory, since the scaler is fitted on them. Lower "
+            "learning_starts or raise buffer_size."
+        )
+    if batch_size > learning_starts:
+        raise ValueError(
+            f"batch_size={batch_size} exceeds learning_starts={learning_starts}: the first replay draws "
+            "batch_size distinct transitions (B7) from the warm-up. Raise learning_starts to at least "
+            "batch_size or lower batch_size."
+        )
+

@@ -1,0 +1,128 @@
+"""The blog's network: StandardScaler input (B4), 20-20-10 ReLU MLP, Glorot init, Keras Adam (B12)."""
+
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from stable_baselines3.dqn.policies import DQNPolicy
+from torch import nn
+
+from sb3_blogdqn.common.optim import KerasAdam
+
+
+class StandardScalerExtractor(BaseFeaturesExtractor):
+    """
+    scikit-learn's ``StandardScaler`` as a frozen input layer (B4).
+
+    ``(x - mean) / scale`` with the population standard deviation as ``scale`` and, as
+    scikit-learn does, a scale below ``10 * float64 eps`` replaced by 1 so constant
+    features pass through centred instead of becoming NaN. Until :meth:`fit` is called
+    it is the identity. The statistics are buffers, so they are part of the policy's
+    ``state_dict`` and travel inside the model's zip; the replay memory keeps raw values.
+    """
+
+    def __init__(self, observation_space: spaces.Box) -> None:
+        n_features = int(np.prod(observation_space.shape))
+        super().__init__(observation_space, features_dim=n_features)
+        self.register_buffer("mean", th.zeros(n_features))
+        self.register_buffer("scale", th.ones(n_features))
+        self.register_buffer("n_samples_seen", th.zeros((), dtype=th.long))
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.n_samples_seen > 0)
+
+    def fit(self, observations: np.ndarray) -> None:
+        """Fit once on the warm-up histories (a 2-D array, one history per row)."""
+        observations = np.asarray(observations, dtype=np.float64).reshape(len(observations), -1)
+        if len(observations) == 0:
+            raise ValueError("Cannot fit the StandardScaler on zero observations.")
+        bad_rows = np.flatnonzero(~np.isfinite(observations).all(axis=1))
+        if len(bad_rows) > 0:
+            raise ValueError(
+                f"The env returned non-finite observations (NaN or inf) in {len(bad_rows)} of the "
+                f"{len(observations)} warm-up histories used to fit the StandardScaler (B4), e.g. row "
+                f"{bad_rows[0]}: {observations[bad_rows[0]]}. Fix the env, or clip its observations "
+                "with a wrapper (gymnasium.wrappers.ClipObservation / TransformObservation)."
+            )
+        mean = observations.mean(axis=0)
+        scale = observations.std(axis=0)
+        scale[scale < 10 * np.finfo(np.float64).eps] = 1.0
+        self.mean.copy_(th.as_tensor(mean, dtype=self.mean.dtype))
+        self.scale.copy_(th.as_tensor(scale, dtype=self.scale.dtype))
+        self.n_samples_seen.fill_(len(observations))
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        return (observations.flatten(1) - self.mean) / self.scale
+
+
+class BlogDQNPolicy(DQNPolicy):
+    """
+    DQN policy (online Q and target Q̂) with the blog's network and optimizer.
+
+    Defaults: ``net_arch=[20, 20, 10]`` with ReLU and a linear head (B12), inputs
+    standardized by :class:`StandardScalerExtractor` (B4), weights Glorot-uniform and
+    biases zero (Keras' ``Dense`` defaults), optimizer :class:`KerasAdam` with Keras'
+    ``epsilon=1e-7``. Setting ``act_with_target`` (BlogDQN's option of the same name)
+    makes ``predict`` act greedily with the target network, as the blog's ``run()`` does
+    (B16); training always acts with Q (B9).
+    """
+
+    act_with_target: bool = False
+
+    def __init__(
+        self,
+        observation_space: spaces.Box,
+        action_space: spaces.Discrete,
+        lr_schedule: Schedule,
+        net_arch: list[int] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        features_extractor_class: type[BaseFeaturesExtractor] = StandardScalerExtractor,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = KerasAdam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch=[20, 20, 10] if net_arch is None else net_arch,
+            activation_fn=activation_fn,
+            features_extractor_class=features_extractor_class,
+            features_extractor_kwargs=features_extractor_kwargs,
+            normalize_images=normalize_images,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+        )
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        super()._build(lr_schedule)
+        # Keras' Dense defaults, not torch's Kaiming-uniform: part of the blog's behaviour.
+        for module in self.q_net.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+        self.q_net_target.load_state_dict(self.q_net.state_dict())
+
+    @property
+    def scaler(self) -> StandardScalerExtractor | None:
+        """The online network's input scaler, or None for a custom features extractor."""
+        extractor = self.q_net.features_extractor
+        return extractor if isinstance(extractor, StandardScalerExtractor) else None
+
+    def fit_scaler(self, observations: np.ndarray) -> None:
+        """Fit the scaler of Q and of Q̂ once on the warm-up histories (B4)."""
+        for q_net in (self.q_net, self.q_net_target):
+            if isinstance(q_net.features_extractor, StandardScalerExtractor):
+                q_net.features_extractor.fit(observations)
+
+    def _predict(self, obs: PyTorchObs, deterministic: bool = True) -> th.Tensor:
+        q_net = self.q_net_target if self.act_with_target else self.q_net
+        return q_net._predict(obs, deterministic=deterministic)
+
+
+MlpPolicy = BlogDQNPolicy
