@@ -1,0 +1,89 @@
+"""Bad input gives an error that names the problem and the fix (issue 2, scope 6)."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecFrameStack, VecNormalize
+
+from sb3_blogdqn import BlogDQN, StandardScalerExtractor
+
+BAD_INPUT = (TypeError, ValueError)
+
+
+class SpacesEnv(gym.Env):
+    """An env with the given spaces that returns zeros, or ``bad_value`` from step ``bad_from`` on."""
+
+    def __init__(self, observation_space, action_space=None, bad_value=0.0, bad_from=10**9):
+        self.observation_space = observation_space
+        self.action_space = action_space or spaces.Discrete(2)
+        self.bad_value, self.bad_from, self.t = bad_value, bad_from, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.observation_space.sample() * 0, {}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.full(self.observation_space.shape, self.bad_value if self.t >= self.bad_from else float(self.t),
+                      dtype=np.float32)
+        return obs, 1.0, self.t >= 20, False, {}
+
+
+def test_continuous_actions_are_refused_with_a_pointer_to_sac_td3():
+    with pytest.raises(BAD_INPUT, match=r"Discrete action space.*(SAC|TD3)"):
+        BlogDQN("MlpPolicy", "Pendulum-v1")
+
+
+def test_image_observations_are_refused_with_a_pointer_to_cnn_dqn():
+    env = SpacesEnv(spaces.Box(0, 255, (32, 32, 3), np.uint8))
+    with pytest.raises(BAD_INPUT, match=r"flat Box.*CnnPolicy"):
+        BlogDQN("MlpPolicy", env)
+
+
+def test_dict_observations_are_refused_with_a_pointer_to_flatten():
+    env = SpacesEnv(spaces.Dict({"a": spaces.Box(-1, 1, (2,)), "b": spaces.Box(-1, 1, (3,))}))
+    with pytest.raises(BAD_INPUT, match="FlattenObservation"):
+        BlogDQN("MlpPolicy", env)
+
+
+def test_warmup_larger_than_buffer():
+    with pytest.raises(ValueError, match=r"learning_starts=64.*buffer_size=50"):
+        BlogDQN("MlpPolicy", "CartPole-v1", buffer_size=50, learning_starts=64)
+
+
+def test_minibatch_larger_than_warmup():
+    with pytest.raises(ValueError, match=r"batch_size=64.*learning_starts=32"):
+        BlogDQN("MlpPolicy", "CartPole-v1", batch_size=64)
+
+
+@pytest.mark.parametrize("history_length", [0, -3])
+def test_history_length_below_one(history_length):
+    with pytest.raises(ValueError, match="history_length must be an integer >= 1"):
+        BlogDQN("MlpPolicy", "CartPole-v1", history_length=history_length)
+
+
+@pytest.mark.parametrize("wrapper", [lambda v: VecFrameStack(v, 4), lambda v: VecNormalize(v)])
+def test_frame_stack_or_normalize_is_refused(wrapper):
+    with pytest.raises(ValueError, match=r"(VecFrameStack|VecNormalize).*BlogDQN"):
+        BlogDQN("MlpPolicy", wrapper(make_vec_env("CartPole-v1")))
+
+
+def test_non_finite_observations_while_fitting_the_scaler():
+    env = SpacesEnv(spaces.Box(-np.inf, np.inf, (3,), np.float32), bad_value=np.nan, bad_from=5)
+    model = BlogDQN("MlpPolicy", env, learning_starts=8, batch_size=8)
+    with pytest.raises(ValueError, match=r"non-finite.*StandardScaler"):
+        model.learn(50)
+
+
+def test_constant_features_are_scaled_by_one_not_nan():
+    scaler = StandardScalerExtractor(spaces.Box(-10, 10, (3,)))
+    data = np.array([[1.0, 5.0, 2.0], [3.0, 5.0, 2.0], [5.0, 5.0, 2.0 + 1e-17]])
+    scaler.fit(data)
+    assert scaler.scale.tolist()[1:] == [1.0, 1.0]
+    out = scaler(torch.as_tensor(data, dtype=torch.float32)).numpy()
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out[:, 1], 0.0)
