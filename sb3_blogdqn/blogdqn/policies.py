@@ -120,6 +120,12 @@ class BlogDQNPolicy(DQNPolicy):
             if isinstance(q_net.features_extractor, StandardScalerExtractor):
                 q_net.features_extractor.fit(observations)
 
+    def set_training_mode(self, mode: bool) -> None:
+        # SB3 calls this on every env step; nn.Module.train() walks every submodule each
+        # time, a noticeable share of a fast step. Skip it when nothing would change.
+        if mode != self.training:
+            super().set_training_mode(mode)
+
     def _predict(self, obs: PyTorchObs, deterministic: bool = True) -> th.Tensor:
         q_net = self.q_net_target if self.act_with_target else self.q_net
         return q_net._predict(obs, deterministic=deterministic)

@@ -1,0 +1,387 @@
+"""
+The fused CPU kernel behind BlogDQN's replays (B7, B9-B12).
+
+The blog fits each minibatch one sample at a time (B11): 32 forward passes, backward
+passes and Adam steps per environment step, on a network of about a thousand weights.
+Done with torch, the per-call overhead dominates; here numba compiles the whole replay
+(TD targets from Q̂, then the fits) into one loop. It computes exactly what
+``BlogDQN._td_targets`` and ``BlogDQN._fit`` compute — ``tests/test_kernel.py`` checks
+it against them — and works in place on numpy views of the torch parameters, the
+scaler buffers and the :class:`KerasAdam` state, so ``predict``, callbacks and
+save/load see the kernel's updates as if torch had made them.
+
+The network is the one :class:`BlogDQNPolicy` builds: a :class:`StandardScalerExtractor`,
+then ``Linear`` layers with ``ReLU`` between them and a linear head, any widths.
+Arithmetic is float32 in the order torch uses, so the two paths agree to float rounding.
+"""
+
+import numba
+import numpy as np
+import torch as th
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.dqn.policies import QNetwork
+from torch import nn
+
+from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy, StandardScalerExtractor
+from sb3_blogdqn.common.optim import KerasAdam
+
+# error_model="numpy": IEEE division (inf/NaN) instead of a ZeroDivisionError check per division.
+# Reassociation lets LLVM vectorize the dot products; the sums then round in another order
+# than torch's (which has its own, BLAS-dependent one): a difference of float rounding only.
+_jit = numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+
+
+# --------------------------------------------------------------------------- compiled code
+#
+# A network is described by ``sizes`` (input, hidden..., n_actions) and a tuple of flat
+# float32 arrays ``params = (W1, b1, W2, b2, ...)``, each ``W`` row-major (out, in) as in
+# ``nn.Linear``. One sample's activations live in one row of ``acts``: the scaled input,
+# then each layer's output after its ReLU (the head has none); ``offsets`` locate them.
+
+
+@_jit
+def _offsets(sizes):
+    offsets = np.zeros(len(sizes) + 1, np.int64)
+    for layer in range(len(sizes)):
+        offsets[layer + 1] = offsets[layer] + sizes[layer]
+    return offsets
+
+
+@_jit
+def _scale_into(observation, mean, scale, row):
+    """The StandardScaler input layer (B4): ``(x - mean) / scale``."""
+    for i in range(len(observation)):
+        row[i] = (observation[i] - mean[i]) / scale[i]
+
+
+@_jit
+def _forward(params, sizes, offsets, row):
+    """Fill ``row``'s layer outputs from its scaled input; return the head's offset."""
+    n_layers = len(sizes) - 1
+    for layer in range(n_layers):
+        weight = params[2 * layer]
+        bias = params[2 * layer + 1]
+        n_in = sizes[layer]
+        # Slices, so that indices are provably non-negative and the loops compile tight.
+        x = row[offsets[layer] : offsets[layer + 1]]
+        y = row[offsets[layer + 1] : offsets[layer + 2]]
+        for o in range(sizes[layer + 1]):
+            w = weight[o * n_in : (o + 1) * n_in]
+            total = np.float32(0.0)
+            for i in range(n_in):
+                total += w[i] * x[i]
+            total += bias[o]
+            if layer < n_layers - 1 and total < 0:
+                total = np.float32(0.0)
+            y[o] = total
+    return offsets[n_layers]
+
+
+@_jit
+def _backward(params, sizes, offsets, row, delta):
+    """
+    From the loss gradient at the head (in ``delta``), the gradient at every hidden
+    layer's pre-activation, using the weights of the forward pass.
+    """
+    for layer in range(len(sizes) - 2, 0, -1):
+        weight = params[2 * layer]
+        n_in = sizes[layer]
+        a = row[offsets[layer] : offsets[layer + 1]]
+        dx = delta[offsets[layer] : offsets[layer + 1]]
+        dy = delta[offsets[layer + 1] : offsets[layer + 2]]
+        dx[:] = 0.0
+        for o in range(sizes[layer + 1]):
+            d = dy[o]
+            w = weight[o * n_in : (o + 1) * n_in]
+            for i in range(n_in):
+                dx[i] += w[i] * d
+        for i in range(n_in):
+            if a[i] <= 0:  # ReLU's gradient, as torch's: zero where the output is zero
+                dx[i] = 0.0
+
+
+@_jit
+def _keras_adam(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, cached_step_size):
+    """
+    One :class:`KerasAdam` step on one parameter (B12), same operations and types.
+    ``cached_step_size`` = (t, step size) of the previous parameter, reused when its
+    step count is the same (it always is, but each parameter keeps its own count).
+    """
+    step[0] += 1.0
+    t = step[0]
+    if t != cached_step_size[0]:
+        cached_step_size[0] = t
+        cached_step_size[1] = lr * (1.0 - beta2**t) ** 0.5 / (1.0 - beta1**t)
+    step_size = np.float32(-cached_step_size[1])
+    b1 = np.float32(beta1)
+    b2 = np.float32(beta2)
+    c1 = np.float32(1.0 - beta1)
+    c2 = np.float32(1.0 - beta2)
+    e = np.float32(eps)
+    for j in range(len(param)):
+        g = grad[j]
+        m = exp_avg[j] * b1 + c1 * g
+        v = exp_avg_sq[j] * b2 + c2 * g * g
+        exp_avg[j] = m
+        exp_avg_sq[j] = v
+        param[j] = param[j] + step_size * (m / (np.sqrt(v) + e))
+
+
+@_jit
+def _fit(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, targets, actions,
+         loss_on_all_actions, lr, beta1, beta2, eps):
+    """
+    One Adam step on the MSE of the rows of ``acts`` (scaled inputs) to ``targets``:
+    ``BlogDQN._fit``. Keras' ``mse`` is a mean over actions and rows, so each output's
+    gradient is ``2 (q - y) / n_terms``. Returns the loss.
+    """
+    n_rows = acts.shape[0]
+    n_layers = len(sizes) - 1
+    n_actions = sizes[n_layers]
+    n_terms = n_rows * n_actions if loss_on_all_actions else n_rows
+    norm = np.float32(2.0 / n_terms)
+    loss = 0.0
+    for r in range(n_rows):
+        head = _forward(params, sizes, offsets, acts[r])
+        q = acts[r, head : head + n_actions]
+        dq = deltas[r, head : head + n_actions]
+        if loss_on_all_actions:
+            for a in range(n_actions):
+                error = q[a] - targets[r, a]
+                loss += error * error
+                dq[a] = error * norm
+        else:
+            dq[:] = 0.0
+            a = actions[r]
+            error = q[a] - targets[r, 0]
+            loss += error * error
+            dq[a] = error * norm
+        _backward(params, sizes, offsets, acts[r], deltas[r])
+    cached_step_size = np.array([-1.0, 0.0])
+    for layer in range(n_layers):
+        n_in = sizes[layer]
+        n_out = sizes[layer + 1]
+        weight_grad = grad[: n_out * n_in]
+        bias_grad = grad[n_out * n_in : n_out * (n_in + 1)]
+        weight_grad[:] = 0.0
+        bias_grad[:] = 0.0
+        for r in range(n_rows):
+            x = acts[r, offsets[layer] : offsets[layer + 1]]
+            dy = deltas[r, offsets[layer + 1] : offsets[layer + 2]]
+            for o in range(n_out):
+                d = dy[o]
+                g = weight_grad[o * n_in : (o + 1) * n_in]
+                for i in range(n_in):
+                    g[i] += d * x[i]
+                bias_grad[o] += d
+        k = 2 * layer
+        _keras_adam(params[k], weight_grad, exp_avg[k], exp_avg_sq[k], steps[k], lr, beta1, beta2, eps,
+                    cached_step_size)
+        _keras_adam(params[k + 1], bias_grad, exp_avg[k + 1], exp_avg_sq[k + 1], steps[k + 1], lr, beta1, beta2, eps,
+                    cached_step_size)
+    return loss / n_terms
+
+
+@_jit
+def replay_kernel(indices, observations, next_observations, buffer_actions, rewards, dones, timeouts,
+                  params, exp_avg, exp_avg_sq, steps, mean, scale, target_params, target_mean, target_scale,
+                  sizes, gamma, loss_on_all_actions, per_sample_updates, lr, beta1, beta2, eps, losses):
+    """
+    ``len(indices)`` replays, each on the buffer rows ``indices[k]`` (B7): TD targets
+    from Q̂ computed once (B10), then the fits, one sample at a time (B11) or the batch
+    at once. Writes each fit's loss to ``losses[k]``.
+    """
+    n_replays, batch_size = indices.shape
+    offsets = _offsets(sizes)
+    n_layers = len(sizes) - 1
+    n_actions = sizes[n_layers]
+    width = 0
+    for layer in range(1, n_layers + 1):
+        width = max(width, (sizes[layer - 1] + 1) * sizes[layer])
+    acts = np.empty((batch_size, offsets[-1]), np.float32)
+    deltas = np.empty((batch_size, offsets[-1]), np.float32)
+    grad = np.empty(width, np.float32)
+    targets = np.empty((batch_size, n_actions), np.float32)
+    actions = np.empty(batch_size, np.int64)
+    g = np.float32(gamma)
+    one = np.float32(1.0)
+    for k in range(n_replays):
+        for r in range(batch_size):
+            j = indices[k, r]
+            actions[r] = buffer_actions[j]
+            # B10: r + γ max_a Q̂(s', a), r alone when done (a time-limit cut counts as done
+            # unless the buffer marked it as a timeout, B14).
+            _scale_into(next_observations[j], target_mean, target_scale, acts[r])
+            head = _forward(target_params, sizes, offsets, acts[r])
+            next_q = acts[r, head]
+            for a in range(1, n_actions):
+                next_q = max(next_q, acts[r, head + a])
+            done = dones[j] * (one - timeouts[j])
+            td_target = rewards[j] + (one - done) * g * next_q
+            if loss_on_all_actions:
+                _scale_into(observations[j], target_mean, target_scale, acts[r])
+                head = _forward(target_params, sizes, offsets, acts[r])
+                for a in range(n_actions):
+                    targets[r, a] = acts[r, head + a]
+                targets[r, actions[r]] = td_target
+            else:
+                targets[r, 0] = td_target
+            _scale_into(observations[j], mean, scale, acts[r])
+        if per_sample_updates:
+            for r in range(batch_size):
+                losses[k, r] = _fit(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts[r : r + 1],
+                                    deltas[r : r + 1], grad, targets[r : r + 1], actions[r : r + 1],
+                                    loss_on_all_actions, lr, beta1, beta2, eps)
+        else:
+            losses[k, 0] = _fit(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, targets,
+                                actions, loss_on_all_actions, lr, beta1, beta2, eps)
+
+
+@_jit
+def greedy_kernel(observations, params, mean, scale, sizes):
+    """argmax of Q for each row of raw ``observations`` (B9); ties go to the first action, as torch."""
+    offsets = _offsets(sizes)
+    n_actions = sizes[len(sizes) - 1]
+    row = np.empty(offsets[-1], np.float32)
+    actions = np.empty(len(observations), np.int64)
+    for n in range(len(observations)):
+        _scale_into(observations[n], mean, scale, row)
+        head = _forward(params, sizes, offsets, row)
+        best = 0
+        for a in range(1, n_actions):
+            if row[head + a] > row[head + best]:
+                best = a
+        actions[n] = best
+    return actions
+
+
+# --------------------------------------------------------------------------- binding to torch
+
+
+def kernel_unsupported_reason(policy: BlogDQNPolicy, device: th.device) -> str | None:
+    """Why the kernel cannot run this policy, or None when it can."""
+    if th.device(device).type != "cpu":
+        return f"the model is on {device} and the kernel runs on the CPU"
+    optimizer = policy.optimizer
+    if type(optimizer) is not KerasAdam:
+        return f"the optimizer is {type(optimizer).__name__}, the kernel implements KerasAdam only"
+    if len(optimizer.param_groups) != 1:
+        return "the optimizer has several parameter groups"
+    for name, q_net in (("q_net", policy.q_net), ("q_net_target", policy.q_net_target)):
+        if type(q_net) is not QNetwork:
+            return f"policy.{name} is a {type(q_net).__name__}, the kernel knows SB3's QNetwork only"
+        if type(q_net.features_extractor) is not StandardScalerExtractor:
+            return (f"the features extractor is {type(q_net.features_extractor).__name__}, the kernel "
+                    "knows StandardScalerExtractor only")
+        if q_net.observation_space.dtype != np.float32:
+            return f"observations are {q_net.observation_space.dtype}, the kernel takes float32"
+        layers = list(q_net.q_net)
+        for i, layer in enumerate(layers):
+            expected = nn.Linear if i % 2 == 0 else nn.ReLU
+            if type(layer) is not expected:
+                return (f"{name}'s layer {i} is {layer}; the kernel needs Linear layers with ReLU between "
+                        "them and a linear head (policy_kwargs activation_fn=nn.ReLU)")
+            if expected is nn.Linear and layer.bias is None:
+                return f"{name}'s layer {i} has no bias"
+        if len(layers) % 2 == 0:
+            return f"{name} ends with an activation, the kernel needs a linear head"
+        for param in q_net.parameters():
+            if param.dtype != th.float32 or not param.is_contiguous():
+                return f"{name}'s parameters must be contiguous float32 tensors"
+    if [id(p) for p in optimizer.param_groups[0]["params"]] != [id(p) for p in policy.q_net.parameters()]:
+        return "the optimizer does not hold exactly the online network's parameters"
+    return None
+
+
+def _flat_views(tensors: list[th.Tensor]) -> tuple[np.ndarray, ...]:
+    # view(-1) never copies (it raises instead), so the arrays share the tensors' memory.
+    return tuple(t.detach().view(-1).numpy() for t in tensors)
+
+
+class ReplayKernel:
+    """
+    The kernel bound to one policy: numpy views of Q's and Q̂'s weights and scalers and
+    of the KerasAdam state (created here, as KerasAdam would, if no step was taken yet).
+    Rebuild it when :meth:`is_bound_to` says the policy or its tensors were replaced
+    (e.g. after ``set_parameters``, which loads a new optimizer state).
+
+    :param policy: a policy :func:`kernel_unsupported_reason` accepts
+    """
+
+    def __init__(self, policy: BlogDQNPolicy) -> None:
+        self.policy = policy
+        self.optimizer = policy.optimizer
+        q_params = list(policy.q_net.q_net.parameters())
+        target_params = list(policy.q_net_target.q_net.parameters())
+        for param in q_params:
+            state = self.optimizer.state[param]
+            if not state:
+                state["step"] = th.zeros((), dtype=th.float64)
+                state["exp_avg"] = th.zeros_like(param)
+                state["exp_avg_sq"] = th.zeros_like(param)
+        states = [self.optimizer.state[p] for p in q_params]
+        self.optimizer_state = self.optimizer.state
+        self.tensors = (*q_params, *target_params)
+        self.data_ptrs = self._data_ptrs()
+        self.params = _flat_views(q_params)
+        self.target_params = _flat_views(target_params)
+        self.exp_avg = _flat_views([s["exp_avg"] for s in states])
+        self.exp_avg_sq = _flat_views([s["exp_avg_sq"] for s in states])
+        self.steps = _flat_views([s["step"] for s in states])
+        scaler, target_scaler = policy.q_net.features_extractor, policy.q_net_target.features_extractor
+        self.mean, self.scale = scaler.mean.numpy(), scaler.scale.numpy()
+        self.target_mean, self.target_scale = target_scaler.mean.numpy(), target_scaler.scale.numpy()
+        self.sizes = np.array([q_params[0].shape[1]] + [p.shape[0] for p in q_params[::2]], dtype=np.int64)
+
+    def _data_ptrs(self) -> tuple[int, ...]:
+        return tuple(t.data_ptr() for t in self.tensors)
+
+    def is_bound_to(self, policy: BlogDQNPolicy) -> bool:
+        return (
+            policy is self.policy
+            and policy.optimizer is self.optimizer
+            and self.optimizer.state is self.optimizer_state
+            and self._data_ptrs() == self.data_ptrs
+        )
+
+    def replay(self, replay_buffer: ReplayBuffer, indices: np.ndarray, gamma: float, loss_on_all_actions: bool,
+               per_sample_updates: bool) -> np.ndarray:
+        """Run the replays of ``indices`` (one row per replay, B7); return each fit's loss."""
+        group = self.optimizer.param_groups[0]
+        n_rows = len(replay_buffer.observations)
+        losses = np.zeros((len(indices), indices.shape[1] if per_sample_updates else 1))
+        replay_kernel(
+            indices,
+            replay_buffer.observations.reshape(n_rows, -1),
+            replay_buffer.next_observations.reshape(n_rows, -1),
+            replay_buffer.actions.reshape(n_rows).astype(np.int64, copy=False),
+            replay_buffer.rewards.reshape(n_rows),
+            replay_buffer.dones.reshape(n_rows),
+            replay_buffer.timeouts.reshape(n_rows),
+            self.params, self.exp_avg, self.exp_avg_sq, self.steps, self.mean, self.scale,
+            self.target_params, self.target_mean, self.target_scale, self.sizes,
+            float(gamma), bool(loss_on_all_actions), bool(per_sample_updates),
+            float(group["lr"]), float(group["betas"][0]), float(group["betas"][1]), float(group["eps"]),
+            losses,
+        )  # fmt: skip
+        return losses
+
+    def greedy_actions(self, observations: np.ndarray) -> np.ndarray:
+        """argmax of the online network Q for each row of ``observations`` (B9)."""
+        return greedy_kernel(np.ascontiguousarray(observations, dtype=np.float32), self.params, self.mean,
+                             self.scale, self.sizes)
+
+
+def sample_replay_indices(replay_buffer: ReplayBuffer, n_replays: int, batch_size: int) -> np.ndarray:
+    """
+    Buffer rows of ``n_replays`` minibatches drawn without replacement (B7), consuming
+    numpy's global generator exactly as ``HistoryReplayBuffer.sample`` does, so the kernel
+    and the reference path see the same minibatches from the same seed.
+    """
+    size = replay_buffer.size()
+    if batch_size > size:
+        replay_buffer.sample(batch_size)  # raises the explanatory error
+    indices = np.empty((n_replays, batch_size), dtype=np.int64)
+    for k in range(n_replays):
+        indices[k] = np.random.choice(size, size=batch_size, replace=False)
+    return indices
