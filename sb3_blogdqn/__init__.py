@@ -1,6 +1,8 @@
 """sb3-blogdqn: the DATUM STUDIO blog's DQN (Keras, CartPole-v1) as a Stable-Baselines3 algorithm."""
 
 from sb3_blogdqn.blogdqn import BlogDQN, BlogDQNPolicy, MlpPolicy, StandardScalerExtractor
+from sb3_blogdqn.common.checkpoints import load_checkpoint, resume_from_checkpoint
+from sb3_blogdqn.common.checks import SetupError, SpaceError
 from sb3_blogdqn.common.optim import KerasAdam
 from sb3_blogdqn.common.wrappers import VecHistory, make_blog_env
 
@@ -11,7 +13,11 @@ __all__ = [
     "BlogDQNPolicy",
     "KerasAdam",
     "MlpPolicy",
+    "SetupError",
+    "SpaceError",
     "StandardScalerExtractor",
     "VecHistory",
+    "load_checkpoint",
     "make_blog_env",
+    "resume_from_checkpoint",
 ]

@@ -6,6 +6,7 @@ standard DQN, a constructor switch restores the standard behaviour (README, opti
 
 import io
 import pathlib
+import warnings
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -14,15 +15,26 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, RolloutReturn, Schedule, TrainFreq
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.dqn import DQN
 from torch.nn import functional as F
 
+from sb3_blogdqn.blogdqn.kernel import ReplayKernel, kernel_unsupported_reason, sample_replay_indices
 from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy, MlpPolicy
 from sb3_blogdqn.common.buffers import HistoryReplayBuffer
-from sb3_blogdqn.common.wrappers import check_history_length, wrap_blog_env
+from sb3_blogdqn.common.checks import (
+    Problem,
+    SetupError,
+    describe_path,
+    find_vec_wrapper,
+    history_length_problems,
+    hyperparameter_problems,
+    raise_problems,
+    read_saved_model,
+    saved_env_problems,
+)
+from sb3_blogdqn.common.wrappers import VecHistory, wrap_blog_env
 
 SelfBlogDQN = TypeVar("SelfBlogDQN", bound="BlogDQN")
 
@@ -69,6 +81,19 @@ class BlogDQN(DQN):
         standard, bootstrap through truncation.
     :param act_with_target: B16. ``predict()`` acts with the target network, as the blog's
         ``run()``; off by default so that callbacks evaluate the online network.
+    :param use_kernel: run the replays (B10-B12) and the greedy actions (B9) in the fused
+        numba kernel (``sb3_blogdqn.blogdqn.kernel``) instead of the plain-torch reference
+        path; same numbers up to float rounding, tens of times faster. None (auto): the
+        kernel wherever it can serve (CPU, the blog's network shape of Linear layers with
+        ReLU, StandardScalerExtractor, KerasAdam), else the reference path with one
+        warning naming the reason. True: the kernel or a ValueError saying why not.
+        False: always the reference path.
+    :param on_nonfinite: what a NaN or infinite observation or reward from the env does.
+        ``"raise"``: a ``ValueError`` naming the env and the value, before it is stored.
+        ``"skip"``: a warning; every transition whose history, next history or reward is
+        non-finite is dropped, and a non-finite history is acted on like a short one (B2:
+        random action, no ε change). Either way it never reaches the replay memory, the
+        scaler or the weights; ``n_rejected_nonfinite`` counts the dropped transitions.
     :param stats_window_size: episodes averaged for ``rollout/`` logging
     :param tensorboard_log: tensorboard log folder (None: no tensorboard)
     :param policy_kwargs: passed to the policy (``net_arch``, ``optimizer_kwargs``...)
@@ -102,6 +127,8 @@ class BlogDQN(DQN):
         per_sample_updates: bool = True,
         handle_timeout_termination: bool = False,
         act_with_target: bool = False,
+        use_kernel: bool | None = None,
+        on_nonfinite: str = "raise",
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -110,10 +137,19 @@ class BlogDQN(DQN):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
-        check_history_length(history_length)
-        _check_sizes(buffer_size, learning_starts, batch_size, target_update_interval, exploration_decisions)
-        if env is not None:
-            env = wrap_blog_env(env, history_length, verbose)
+        # check_env-style: every problem of the sizes, the spaces and the wrappers, in one error.
+        problems = hyperparameter_problems(
+            buffer_size, learning_starts, batch_size, target_update_interval, exploration_decisions, gamma,
+            exploration_initial_eps, exploration_final_eps, exploration_fraction, on_nonfinite,
+        )
+        if env is None:
+            problems += history_length_problems(history_length)
+        else:
+            try:
+                env = wrap_blog_env(env, history_length, verbose)
+            except SetupError as error:
+                problems += error.problems
+        raise_problems(problems)
         super().__init__(
             policy,
             env,  # type: ignore[arg-type]
@@ -148,15 +184,21 @@ class BlogDQN(DQN):
         self.per_sample_updates = per_sample_updates
         self.handle_timeout_termination = handle_timeout_termination
         self.act_with_target = act_with_target
+        self.use_kernel = use_kernel
+        self.on_nonfinite = on_nonfinite
+        self._kernel: ReplayKernel | None = None  # bound lazily to the policy's tensors, never saved
 
         # The learned agent's state beyond the weights; all of it is saved with the model.
         self.exploration_rate = exploration_initial_eps
         self._n_exploration_decisions = 0  # B8 counts decisions, across learn() calls
         self._warmup_done = False  # B6 happens once per model
-        self._episode_steps = np.zeros(self.n_envs, dtype=np.int64)  # within-episode step index (B2, B13)
+        self._warmup_timesteps = 0  # env steps the warm-up took (counted in num_timesteps, unseen by callbacks)
+        n_envs = self.n_envs if env is not None else 1  # BaseAlgorithm sets n_envs only with an env
+        self._episode_steps = np.zeros(n_envs, dtype=np.int64)  # within-episode step index (B2, B13)
         self._n_target_updates = 0
+        self.n_rejected_nonfinite = 0  # transitions dropped by on_nonfinite="skip"
         self._n_stored = 0  # transitions stored by the current env step
-        self._last_dones = np.zeros(self.n_envs, dtype=bool)
+        self._last_dones = np.zeros(n_envs, dtype=bool)
 
         if _init_setup_model:
             self._setup_model()
@@ -164,6 +206,38 @@ class BlogDQN(DQN):
     def _setup_model(self) -> None:
         super()._setup_model()
         self.policy.act_with_target = self.act_with_target
+        self._kernel = None
+        self._kernel_fallback_reason = self._check_kernel()
+
+    def _check_kernel(self) -> str | None:
+        """Why the kernel cannot run this model (None: it can); raise or warn as ``use_kernel`` asks."""
+        reason = kernel_unsupported_reason(self.policy, self.device)
+        if reason is not None and self.use_kernel is not False:
+            if self.use_kernel:
+                raise ValueError(
+                    f"use_kernel=True, but the fused kernel cannot run this model: {reason}. Pass "
+                    "use_kernel=None to fall back to the plain-torch reference path."
+                )
+            warnings.warn(
+                f"BlogDQN runs its replays on the plain-torch reference path, tens of times slower than the "
+                f"fused kernel, because {reason}. The numbers agree up to float rounding; pass use_kernel=False to "
+                "silence this.",
+                stacklevel=3,
+            )
+        return reason
+
+    def _uses_kernel(self) -> bool:
+        return self._kernel_fallback_reason is None and self.use_kernel is not False
+
+    def _bound_kernel(self) -> ReplayKernel:
+        """The kernel on the policy's current tensors (rebound after load or set_parameters)."""
+        if self._kernel is None or not self._kernel.is_bound_to(self.policy):
+            self._kernel = ReplayKernel(self.policy)
+        return self._kernel
+
+    def _excluded_save_params(self) -> list[str]:
+        # The kernel only holds views of tensors that are saved anyway.
+        return [*super()._excluded_save_params(), "_kernel", "_kernel_fallback_reason"]
 
     # ----------------------------------------------------------------- acting (B2, B8, B9)
 
@@ -181,6 +255,8 @@ class BlogDQN(DQN):
 
     def _greedy_actions(self, observations: np.ndarray) -> np.ndarray:
         """argmax of the online network Q (B9)."""
+        if self._uses_kernel():
+            return self._bound_kernel().greedy_actions(observations)
         with th.no_grad():
             q_values = self.q_net(th.as_tensor(observations, device=self.device))
         return q_values.argmax(dim=1).cpu().numpy()
@@ -191,7 +267,8 @@ class BlogDQN(DQN):
         action_noise: ActionNoise | None = None,
         n_envs: int = 1,
     ) -> tuple[np.ndarray, np.ndarray]:
-        full_history = self._episode_steps >= self.history_length - 1
+        # A history holding NaN/inf (kept only with on_nonfinite="skip") is acted on like a short one.
+        full_history = (self._episode_steps >= self.history_length - 1) & np.isfinite(self._last_obs).all(axis=1)
         actions = np.zeros(n_envs, dtype=np.int64)
         greedy = np.zeros(n_envs, dtype=bool)
         for i in range(n_envs):
@@ -217,11 +294,13 @@ class BlogDQN(DQN):
         limit: int | None = None,
     ) -> None:
         """Store the transitions of the envs whose history was full (B2), at most ``limit``."""
-        stored = np.flatnonzero(self._episode_steps >= self.history_length - 1)[:limit]
+        # On episode end new_obs[i] is already the next episode's; VecHistory put the
+        # terminal history in infos (B5).
+        next_observations = [infos[i]["terminal_observation"] if dones[i] else new_obs[i] for i in range(len(dones))]
+        finite = self._finite_transitions(next_observations, reward)
+        stored = np.flatnonzero((self._episode_steps >= self.history_length - 1) & finite)[:limit]
         for i in stored:
-            # On episode end new_obs[i] is already the next episode's; VecHistory put the
-            # terminal history in infos (B5).
-            next_obs = infos[i]["terminal_observation"] if dones[i] else new_obs[i]
+            next_obs = next_observations[i]
             replay_buffer.add(
                 self._last_obs[i : i + 1],  # type: ignore[index]
                 next_obs[None],
@@ -234,6 +313,37 @@ class BlogDQN(DQN):
         self._last_obs = new_obs
         self._last_dones = dones
 
+    def _finite_transitions(self, next_observations: list[np.ndarray], rewards: np.ndarray) -> np.ndarray:
+        """Per env, whether the step's history, next history and reward are finite (``on_nonfinite``)."""
+        checks = {
+            "history": np.isfinite(self._last_obs).all(axis=1),  # type: ignore[arg-type]
+            "next observation": np.array([np.isfinite(obs).all() for obs in next_observations]),
+            "reward": np.isfinite(rewards),
+        }
+        finite = np.logical_and.reduce(list(checks.values()))
+        if self.on_nonfinite == "raise" and not finite.all():
+            i = int(np.flatnonzero(~finite)[0])
+            what = next(name for name, ok in checks.items() if not ok[i])
+            values = {"history": self._last_obs[i], "next observation": next_observations[i], "reward": rewards[i]}  # type: ignore[index]
+            value = np.asarray(values[what]).tolist()
+            raise ValueError(
+                f"Env {i} gave a non-finite {what} (NaN or inf) at timestep {self.num_timesteps}: {value}. "
+                "BlogDQN stops before storing it: it must not reach the replay memory, the StandardScaler "
+                "(B4, which would spread it to every input) or the weights. Fix the env or clip it with a wrapper "
+                "(gymnasium.wrappers.ClipReward, TransformObservation), or pass on_nonfinite='skip' to drop "
+                "such transitions with a warning."
+            )
+        n_rejected = int(np.sum(~finite & (self._episode_steps >= self.history_length - 1)))
+        if n_rejected:
+            self.n_rejected_nonfinite += n_rejected
+            warnings.warn(
+                "on_nonfinite='skip': the env gave a non-finite history, next observation or reward; the "
+                "transitions holding it are dropped (n_rejected_nonfinite counts them).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return finite
+
     def _advance_episode_steps(self, dones: np.ndarray) -> None:
         self._episode_steps += 1
         self._episode_steps[dones] = 0
@@ -243,6 +353,10 @@ class BlogDQN(DQN):
         B6: random play (no ε change) until ``learning_starts`` full-history transitions
         are stored, possibly stopping mid-episode; fit the scaler on their histories
         (B4); start learning from a fresh reset. Callbacks do not see these steps.
+
+        A model loaded without its replay buffer refills the memory the same way before
+        it learns again (as SB3's DQN replays ``learning_starts`` random steps after
+        ``load()``), keeping its scaler and ε.
         """
         first_row = replay_buffer.pos
         n_stored = 0
@@ -250,12 +364,14 @@ class BlogDQN(DQN):
             actions = np.array([self.action_space.sample() for _ in range(env.num_envs)])
             new_obs, rewards, dones, infos = env.step(actions)
             self.num_timesteps += env.num_envs
+            self._warmup_timesteps += env.num_envs
             self._store_transition(replay_buffer, actions, new_obs, rewards, dones, infos, self.learning_starts - n_stored)
             n_stored += self._n_stored
             self._advance_episode_steps(dones)
-        rows = (first_row + np.arange(self.learning_starts)) % replay_buffer.buffer_size
-        self.policy.fit_scaler(replay_buffer.observations[rows, 0])
-        self._warmup_done = True
+        if not self._warmup_done:  # B4: fitted once, never refitted by a later refill
+            rows = (first_row + np.arange(self.learning_starts)) % replay_buffer.buffer_size
+            self.policy.fit_scaler(replay_buffer.observations[rows, 0])
+            self._warmup_done = True
         self._last_obs = env.reset()  # type: ignore[assignment]
         self._last_episode_starts = np.ones(env.num_envs, dtype=bool)
         self._episode_steps[:] = 0
@@ -270,7 +386,7 @@ class BlogDQN(DQN):
         learning_starts: int = 0,
         log_interval: int | None = None,
     ) -> RolloutReturn:
-        if not self._warmup_done:
+        if replay_buffer.size() < self.learning_starts:
             self._warm_up(env, replay_buffer)
         return super().collect_rollouts(env, callback, train_freq, replay_buffer, action_noise, learning_starts, log_interval)
 
@@ -318,9 +434,23 @@ class BlogDQN(DQN):
         return loss.item()
 
     def train(self, gradient_steps: int, batch_size: int = 32) -> None:
-        """``gradient_steps`` replays (B7, B10, B11), the plain-torch reference path."""
-        self.policy.set_training_mode(True)
+        """``gradient_steps`` replays (B7, B10, B11): the fused kernel, else the reference path."""
         self._update_learning_rate(self.policy.optimizer)
+        if self._uses_kernel():
+            # The same minibatches from the same draws of numpy's generator as the reference path.
+            indices = sample_replay_indices(self.replay_buffer, gradient_steps, batch_size)
+            losses = self._bound_kernel().replay(
+                self.replay_buffer, indices, self.gamma, self.loss_on_all_actions, self.per_sample_updates
+            )
+        else:
+            losses = self._reference_replays(gradient_steps, batch_size)
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", float(np.mean(losses)))
+
+    def _reference_replays(self, gradient_steps: int, batch_size: int) -> list[float]:
+        """The plain-torch replays, obviously correct and slow: what the kernel is checked against."""
+        self.policy.set_training_mode(True)
         losses = []
         for _ in range(gradient_steps):
             replay = self.replay_buffer.sample(batch_size)
@@ -335,9 +465,7 @@ class BlogDQN(DQN):
             else:
                 losses.append(self._fit(replay.observations, replay.actions, targets))
         self.policy.set_training_mode(False)
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", float(np.mean(losses)))
+        return losses
 
     # ----------------------------------------------------------- SB3 plumbing
 
@@ -367,14 +495,21 @@ class BlogDQN(DQN):
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfBlogDQN:
-        return super().learn(
-            total_timesteps=total_timesteps,
-            callback=callback,
-            log_interval=log_interval,
-            tb_log_name=tb_log_name,
-            reset_num_timesteps=reset_num_timesteps,
-            progress_bar=progress_bar,
-        )
+        try:
+            return super().learn(
+                total_timesteps=total_timesteps,
+                callback=callback,
+                log_interval=log_interval,
+                tb_log_name=tb_log_name,
+                reset_num_timesteps=reset_num_timesteps,
+                progress_bar=progress_bar,
+            )
+        except KeyboardInterrupt:
+            # Ctrl-C may land between env.step() and storing its transition, leaving the env a
+            # step ahead of _last_obs. Forget the env's position: the model still saves and
+            # loads, and the next learn() starts fresh episodes, so no transition spans the gap.
+            self._last_obs = None  # type: ignore[assignment]
+            raise
 
     def dump_logs(self) -> None:
         self.logger.record("train/n_target_updates", self._n_target_updates)
@@ -401,32 +536,27 @@ class BlogDQN(DQN):
         force_reset: bool = True,
         **kwargs: Any,
     ) -> SelfBlogDQN:
+        """
+        SB3's ``load``, refusing what it would load wrongly or partly (issue 6): a truncated or
+        corrupted zip, a zip saved by another algorithm or missing part of the agent's state,
+        and an env whose history length, state size or actions differ from the model's. Each
+        raises a :class:`~sb3_blogdqn.common.checks.SetupError` naming the file and the mismatch.
+        """
+        where = describe_path(path)
+        data, _ = read_saved_model(path, custom_objects)
         if env is not None:
-            # SB3 checks the env's spaces before building the model: give it the history first.
-            data, _, _ = load_from_zip_file(path, load_data=True, custom_objects=custom_objects, device="cpu")
-            if isinstance(path, io.BufferedIOBase):
-                path.seek(0)
-            env = wrap_blog_env(env, data["history_length"], data.get("verbose", 0))
-        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
-
-
-def _check_sizes(buffer_size: int, learning_starts: int, batch_size: int, target_update_interval: int,
-                 exploration_decisions: int) -> None:
-    if batch_size < 1 or target_update_interval < 1 or exploration_decisions < 1:
-        raise ValueError(
-            "batch_size, target_update_interval and exploration_decisions must be >= 1, got "
-            f"{batch_size}, {target_update_interval} and {exploration_decisions}."
-        )
-    if learning_starts > buffer_size:
-        raise ValueError(
-            f"learning_starts={learning_starts} (the warm-up, B6) exceeds buffer_size={buffer_size}: the warm-up "
-            "transitions must all fit in the replay memory, since the scaler is fitted on them. Lower "
-            "learning_starts or raise buffer_size."
-        )
-    if batch_size > learning_starts:
-        raise ValueError(
-            f"batch_size={batch_size} exceeds learning_starts={learning_starts}: the first replay draws "
-            "batch_size distinct transitions (B7) from the warm-up. Raise learning_starts to at least "
-            "batch_size or lower batch_size."
-        )
-
+            # SB3 checks the env's spaces before building the model: give it the history first
+            # (the env's own, if it has one, so that a different length is reported, not hidden).
+            history = find_vec_wrapper(env, VecHistory) if isinstance(env, VecEnv) else None
+            history_length = data["history_length"] if history is None else history.history_length
+            try:
+                env = wrap_blog_env(env, history_length, data.get("verbose", 0))
+                problems = saved_env_problems(data, env)
+            except SetupError as error:
+                problems = error.problems
+            raise_problems(problems, f"Cannot load the BlogDQN model {where} on this env")
+        try:
+            return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+        except RuntimeError as error:  # torch's load_state_dict: the weights do not fit the network
+            raise SetupError([Problem(f"its parameters do not fit the network it describes: {error}")],
+                             f"Cannot load a BlogDQN model from {where}") from error

@@ -7,8 +7,20 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack, VecNormalize
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
+
+from sb3_blogdqn.common.checks import (
+    action_space_problems,
+    check_discrete_actions,
+    check_flat_box,
+    check_history_length,
+    find_vec_wrapper,
+    history_length_problems,
+    observation_space_problems,
+    raise_problems,
+    vec_wrapper_problems,
+)
 
 
 class VecHistory(VecEnvWrapper):
@@ -67,82 +79,27 @@ class VecHistory(VecEnvWrapper):
         return self.history.reshape(self.num_envs, -1).copy()
 
 
-def check_history_length(history_length: int) -> None:
-    if not isinstance(history_length, (int, np.integer)) or history_length < 1:
-        raise ValueError(
-            f"history_length must be an integer >= 1 (the number of states the agent sees, B1), "
-            f"got {history_length!r}. Use 4 for the blog's setting or 1 for no history."
-        )
-
-
-def check_flat_box(observation_space: spaces.Space) -> None:
-    """Raise a ``TypeError`` naming the fix unless the observations are flat real vectors."""
-    if isinstance(observation_space, spaces.Dict):
-        hint = "flatten it with gymnasium.wrappers.FlattenObservation"
-    elif isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 3:
-        hint = (
-            "BlogDQN's MLP and StandardScaler are made for state vectors, not images; use SB3's DQN "
-            "with CnnPolicy, or flatten the image with gymnasium.wrappers.FlattenObservation"
-        )
-    elif isinstance(observation_space, spaces.Box) and len(observation_space.shape) != 1:
-        hint = "flatten it with gymnasium.wrappers.FlattenObservation"
-    elif isinstance(observation_space, spaces.Box):
-        return
-    else:
-        hint = "wrap the env so that it returns a 1-D Box (e.g. one-hot encode a Discrete state)"
-    raise TypeError(
-        f"BlogDQN needs a flat Box observation space (a 1-D vector of reals), got {observation_space}: {hint}."
-    )
-
-
-def check_discrete_actions(action_space: spaces.Space) -> None:
-    if not isinstance(action_space, spaces.Discrete):
-        raise TypeError(
-            f"BlogDQN needs a Discrete action space (one Q-value per action), got {action_space}. "
-            "For continuous actions use SAC or TD3; for MultiDiscrete, flatten the action set "
-            "into one Discrete space with a wrapper."
-        )
-
-
-def find_vec_wrapper(env: VecEnv, wrapper_class: type[VecEnvWrapper]) -> VecEnvWrapper | None:
-    while isinstance(env, VecEnvWrapper):
-        if isinstance(env, wrapper_class):
-            return env
-        env = env.venv
-    return None
-
-
 def wrap_blog_env(env: gym.Env | VecEnv | str, history_length: int, verbose: int = 0) -> VecEnv:
     """
     Return ``env`` as a VecEnv ending in a :class:`VecHistory` of ``history_length``.
 
-    An env id is built with :func:`make_blog_env`; a gymnasium env or a VecEnv gets SB3's
+    An env id is built as :func:`make_blog_env` does; a gymnasium env or a VecEnv gets SB3's
     usual ``Monitor``/``DummyVecEnv`` wrapping and then the history, unless it already has
     one. Envs carrying ``VecFrameStack`` or ``VecNormalize`` are refused: BlogDQN keeps
-    its own history (B1) and its own frozen scaler (B4).
+    its own history (B1) and its own frozen scaler (B4). All problems found are raised
+    together (``checks.SetupError``; ``checks.SpaceError`` if only the spaces are wrong).
     """
-    check_history_length(history_length)
+    problems = history_length_problems(history_length)
     if isinstance(env, str):
-        return make_blog_env(env, history_length=history_length)
-    check_discrete_actions(env.action_space)
+        env = make_vec_env(env)
+    problems += action_space_problems(env.action_space)
     vec_env = BaseAlgorithm._wrap_env(env, verbose)
-    for wrapper_class, own in ((VecFrameStack, "its own observation history (history_length)"),
-                               (VecNormalize, "its own StandardScaler fitted on the warm-up (B4)")):
-        if find_vec_wrapper(vec_env, wrapper_class) is not None:
-            raise ValueError(
-                f"The env is wrapped in {wrapper_class.__name__}, but BlogDQN applies {own}: stacking both "
-                "would break the replay buffer's next observations or normalize twice. Remove the "
-                f"{wrapper_class.__name__} (in an RL Zoo config: drop 'frame_stack' / 'normalize')."
-            )
-    history = find_vec_wrapper(vec_env, VecHistory)
-    if history is None:
-        check_flat_box(vec_env.observation_space)
+    problems += vec_wrapper_problems(vec_env, history_length)
+    if find_vec_wrapper(vec_env, VecHistory) is None:
+        problems += observation_space_problems(vec_env.observation_space)
+    raise_problems(problems)
+    if find_vec_wrapper(vec_env, VecHistory) is None:
         return VecHistory(vec_env, history_length)
-    if history.history_length != history_length:
-        raise ValueError(
-            f"The env already has a VecHistory of length {history.history_length}, but BlogDQN was "
-            f"given history_length={history_length}. Build the env with the same history_length."
-        )
     return vec_env
 
 
