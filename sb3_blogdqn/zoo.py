@@ -1,0 +1,167 @@
+"""
+The RL Zoo bridge: train, enjoy, tune and plot BlogDQN with ``rl_zoo3``.
+
+:func:`register` adds BlogDQN to every registry the Zoo reads, the way the Zoo's docs
+add SBX's algorithms: ``ALGOS`` (seen by ``rl_zoo3``, ``rl_zoo3.train``,
+``rl_zoo3.exp_manager``, ``rl_zoo3.enjoy`` and the other scripts) and the tuning
+registries ``HYPERPARAMS_SAMPLER`` / ``HYPERPARAMS_CONVERTER``. :func:`main` is the
+launcher, ``python -m sb3_blogdqn.zoo SCRIPT [zoo flags]`` (console script
+``sb3-blogdqn-zoo``): it registers, then runs the Zoo's own script of that name (those of
+the ``rl_zoo3`` command), giving ``train`` the project's ``zoo_configs/ALGO.yml`` unless
+``--conf-file`` is passed.
+The Zoo's own algorithms (``--algo dqn``) run through it unchanged.
+
+Every blogdqn config entry carries ``vec_env_wrapper: sb3_blogdqn.VecHistory``: BlogDQN
+wraps its training env itself, but the Zoo also builds evaluation envs (``EvalCallback``,
+Optuna trials) and ``enjoy`` envs, and those must feed the model histories (B1, B3) too.
+"""
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+try:
+    import optuna
+    import rl_zoo3  # noqa: F401 (imported here to name the missing extra)
+except ImportError as error:  # pragma: no cover - depends on the install
+    raise ImportError("The RL Zoo bridge needs the 'zoo' extra: pip install 'sb3-blogdqn[zoo]'") from error
+
+from sb3_blogdqn.blogdqn import BlogDQN
+
+ALGO_NAME = "blogdqn"
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "zoo_configs"
+"""The project's Zoo configs, ``ALGO.yml`` each (a source checkout's ``zoo_configs/``)."""
+
+# The Zoo modules that look algorithms or samplers up; the others import the same dicts.
+_ZOO_READERS = ("rl_zoo3", "rl_zoo3.train", "rl_zoo3.exp_manager", "rl_zoo3.enjoy", "rl_zoo3.hyperparams_opt")
+
+# The scripts of the Zoo's own ``rl_zoo3`` command (rl_zoo3.cli), imported only when run:
+# the plotting ones pull in seaborn, scipy and rliable.
+SCRIPTS = {
+    "train": "rl_zoo3.train",
+    "enjoy": "rl_zoo3.enjoy",
+    "plot_train": "rl_zoo3.plots.plot_train",
+    "plot_from_file": "rl_zoo3.plots.plot_from_file",
+    "all_plots": "rl_zoo3.plots.all_plots",
+}
+
+NET_ARCHS = {"blog": [20, 20, 10], "small": [64, 64], "medium": [256, 256]}
+"""Sampled ``net_arch`` choices; ``blog`` is the blog's Dense 20-20-10 (B12)."""
+
+
+def convert_blogdqn_params(params: dict[str, Any]) -> dict[str, Any]:
+    """
+    Turn an Optuna trial's raw parameters into BlogDQN keyword arguments.
+
+    The Zoo calls this on a stored trial's ``params`` (``--trial-id``), so it must not
+    need anything but them. The warm-up is one minibatch, as in the blog (32 and 32):
+    ``learning_starts = batch_size``, so B6/B7 always have enough distinct transitions.
+    """
+    hyperparams = dict(params)
+    hyperparams["gamma"] = 1 - hyperparams.pop("one_minus_gamma")
+    hyperparams["batch_size"] = 2 ** hyperparams.pop("batch_size_pow")
+    hyperparams["learning_starts"] = hyperparams["batch_size"]
+    # B8: the blog's per-decision ε decay, or SB3's linear schedule over a fraction of learn().
+    if hyperparams.pop("exploration_schedule") == "per_decision":
+        hyperparams["exploration_fraction"] = None
+    hyperparams["policy_kwargs"] = dict(net_arch=NET_ARCHS[hyperparams.pop("net_arch")])
+    return hyperparams
+
+
+def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """
+    Optuna sampler for BlogDQN: the usual DQN hyperparameters and the B-rule switches.
+
+    The blog's values are inside every range. The signature is the Zoo's sampler
+    interface; ``n_actions``, ``n_envs`` and ``additional_args`` (HER) do not apply.
+    """
+    params: dict[str, Any] = {
+        "learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-2, log=True),
+        "one_minus_gamma": trial.suggest_float("one_minus_gamma", 1e-4, 0.05, log=True),
+        # 16..64 transitions per replay: with per_sample_updates each one is an Adam step.
+        "batch_size_pow": trial.suggest_int("batch_size_pow", 4, 6),
+        "buffer_size": trial.suggest_categorical("buffer_size", [1000, 2000, 10_000, 50_000, 100_000]),  # B5
+        "target_update_interval": trial.suggest_int("target_update_interval", 10, 2000, log=True),
+        "exploration_final_eps": trial.suggest_float("exploration_final_eps", 1e-4, 0.1, log=True),
+        "net_arch": trial.suggest_categorical("net_arch", list(NET_ARCHS)),
+        "exploration_schedule": trial.suggest_categorical("exploration_schedule", ["per_decision", "fraction"]),
+        # The B-rule switches: True is the blog, False standard DQN.
+        "target_update_on_episode_step": trial.suggest_categorical("target_update_on_episode_step", [True, False]),  # B13
+        "loss_on_all_actions": trial.suggest_categorical("loss_on_all_actions", [True, False]),  # B10
+        "per_sample_updates": trial.suggest_categorical("per_sample_updates", [True, False]),  # B11
+        # B14: False is the blog (a time-limit cut is terminal), True SB3's bootstrap.
+        "handle_timeout_termination": trial.suggest_categorical("handle_timeout_termination", [False, True]),
+        # B16: the trial's evaluation plays with the network that would be deployed.
+        "act_with_target": trial.suggest_categorical("act_with_target", [False, True]),
+    }
+    if params["exploration_schedule"] == "per_decision":
+        params["exploration_decisions"] = trial.suggest_int("exploration_decisions", 100, 100_000, log=True)  # B8
+    else:
+        params["exploration_fraction"] = trial.suggest_float("exploration_fraction", 0.01, 0.5)
+    hyperparams = convert_blogdqn_params(params)
+    trial.set_user_attr("gamma", hyperparams["gamma"])
+    trial.set_user_attr("batch_size", hyperparams["batch_size"])
+    return hyperparams
+
+
+def register() -> None:
+    """Make ``--algo blogdqn`` known to every Zoo script and to ``-optimize``; idempotent."""
+    registries = {
+        "ALGOS": BlogDQN,
+        "HYPERPARAMS_SAMPLER": sample_blogdqn_params,
+        "HYPERPARAMS_CONVERTER": convert_blogdqn_params,
+    }
+    for name in _ZOO_READERS:
+        importlib.import_module(name)
+    # Each Zoo module binds the registries under its own name, and scripts written like the
+    # Zoo's SBX example rebind those names to other dicts: fill every loaded module's.
+    for name, module in list(sys.modules.items()):
+        if name == "rl_zoo3" or name.startswith("rl_zoo3."):
+            for registry, entry in registries.items():
+                if isinstance(getattr(module, registry, None), dict):
+                    getattr(module, registry)[ALGO_NAME] = entry
+
+
+def _with_default_config(train_args: list[str]) -> list[str]:
+    """Add ``--conf-file zoo_configs/ALGO.yml`` unless the user chose a config or we have none."""
+    # Parsed as the Zoo parses them (same flags, same defaults, same abbreviations).
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--algo", default="ppo")
+    parser.add_argument("-conf", "--conf-file", default=None)
+    known, _ = parser.parse_known_args(train_args)
+    config = CONFIG_DIR / f"{known.algo}.yml"
+    if known.conf_file is not None or not config.is_file():
+        return train_args  # the user's config, or the Zoo's own hyperparams/ALGO.yml
+    return [*train_args, "--conf-file", str(config)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``sb3-blogdqn-zoo SCRIPT [flags]``: the Zoo's ``rl_zoo3 SCRIPT``, with BlogDQN registered."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in SCRIPTS:
+        print(
+            f"usage: sb3-blogdqn-zoo {{{','.join(SCRIPTS)}}} [rl_zoo3 flags]\n"
+            "  e.g. sb3-blogdqn-zoo train --algo blogdqn --env CartPole-v1\n"
+            "       sb3-blogdqn-zoo enjoy --algo blogdqn --env CartPole-v1 -f logs/ --no-render\n"
+            f"train reads {CONFIG_DIR}/ALGO.yml unless --conf-file is given (else the Zoo's own)."
+        )
+        if argv and argv[0] not in ("-h", "--help"):
+            raise SystemExit(f"sb3-blogdqn-zoo: unknown script {argv[0]!r}")
+        return
+    script, script_args = argv[0], argv[1:]
+    register()
+    if script == "train":
+        script_args = _with_default_config(script_args)
+    run_script = getattr(importlib.import_module(SCRIPTS[script]), script)
+    saved_argv = sys.argv
+    sys.argv = [f"sb3-blogdqn-zoo {script}", *script_args]  # the Zoo's scripts parse sys.argv
+    try:
+        run_script()
+    finally:
+        sys.argv = saved_argv
+
+
+if __name__ == "__main__":
+    main()

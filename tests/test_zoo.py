@@ -1,0 +1,235 @@
+"""The RL Zoo bridge (issue 4): train, enjoy, continue, tune and plot BlogDQN with rl_zoo3."""
+
+import os
+import pickle
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+
+from sb3_blogdqn import BlogDQN, zoo
+
+REPO = Path(__file__).resolve().parent.parent
+ENV_ID = "CartPole-v1"
+TIMEOUT = 120  # seconds for one Zoo subprocess
+# Short runs: a few hundred steps, one torch thread (the test machine is shared).
+SHORT = ["--env", ENV_ID, "--num-threads", "1", "--seed", "1"]
+
+
+def run_launcher(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``python -m sb3_blogdqn.zoo ARGS`` in a fresh process, as a user runs it."""
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    result = subprocess.run(
+        [sys.executable, "-m", "sb3_blogdqn.zoo", *args], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=TIMEOUT,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 400-step BlogDQN run from zoo_configs/blogdqn.yml, evaluated every 100 steps; its log folder."""
+    work = tmp_path_factory.mktemp("zoo")
+    run_launcher("train", "--algo", "blogdqn", *SHORT, "-n", "400", "-f", "logs",
+                 "--eval-freq", "100", "--eval-episodes", "2", cwd=work)
+    return work / "logs"
+
+
+def test_register_fills_every_zoo_registry(monkeypatch) -> None:
+    import rl_zoo3
+    import rl_zoo3.enjoy
+    import rl_zoo3.exp_manager
+    import rl_zoo3.hyperparams_opt
+    import rl_zoo3.train
+    import rl_zoo3.utils
+
+    # As in the Zoo's SBX example, a script may have rebound a module's ALGOS to another dict.
+    monkeypatch.setattr(rl_zoo3.train, "ALGOS", dict(rl_zoo3.ALGOS))
+    zoo.register()
+    for module in (rl_zoo3, rl_zoo3.utils, rl_zoo3.train, rl_zoo3.exp_manager, rl_zoo3.enjoy):
+        assert module.ALGOS["blogdqn"] is BlogDQN
+    for module in (rl_zoo3.hyperparams_opt, rl_zoo3.exp_manager):
+        assert module.HYPERPARAMS_SAMPLER["blogdqn"] is zoo.sample_blogdqn_params
+        assert module.HYPERPARAMS_CONVERTER["blogdqn"] is zoo.convert_blogdqn_params
+
+
+def test_launcher_defaults_to_the_project_configs() -> None:
+    config = str(REPO / "zoo_configs" / "blogdqn.yml")
+    assert zoo._with_default_config(["--algo", "blogdqn"]) == ["--algo", "blogdqn", "--conf-file", config]
+    # The user's config wins, under either of the Zoo's spellings.
+    assert zoo._with_default_config(["--algo", "blogdqn", "-conf", "my.yml"]) == ["--algo", "blogdqn", "-conf", "my.yml"]
+    assert zoo._with_default_config(["--algo=blogdqn", "--conf-file=my.yml"]) == ["--algo=blogdqn", "--conf-file=my.yml"]
+    # No project config for the Zoo's own algorithms: the Zoo's hyperparams/dqn.yml applies.
+    assert zoo._with_default_config(["--algo", "dqn"]) == ["--algo", "dqn"]
+
+
+def test_console_script_points_at_the_launcher() -> None:
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["sb3-blogdqn-zoo"] == "sb3_blogdqn.zoo:main"
+
+
+def test_configs_are_marked_and_feed_histories_to_every_env() -> None:
+    """Each entry says "blog settings" or "tuned" (with its command) and wraps Zoo-built envs in VecHistory."""
+    import gymnasium as gym
+
+    path = REPO / "zoo_configs" / "blogdqn.yml"
+    lines = path.read_text().splitlines()
+    configs = yaml.safe_load(path.read_text())
+    assert set(configs) == {"CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3"}
+    for env_id, config in configs.items():
+        assert env_id in gym.envs.registry
+        key_line = next(i for i, line in enumerate(lines) if line.startswith(f"{env_id}:"))
+        comment = []  # the comment block right above the entry
+        while lines[key_line - len(comment) - 1].startswith("#"):
+            comment.append(lines[key_line - len(comment) - 1])
+        marker = " ".join(comment)
+        assert "blog settings" in marker or ("tuned" in marker and "sb3_blogdqn.zoo train" in marker), env_id
+        assert config["vec_env_wrapper"] == [{"sb3_blogdqn.VecHistory": {"history_length": config["history_length"]}}]
+        assert "frame_stack" not in config and "normalize" not in config
+    blog = configs["CartPole-v1"]
+    assert blog["callback"] == [{"stable_baselines3.common.callbacks.StopTrainingOnMaxEpisodes": {"max_episodes": 400}}]
+    assert blog["n_timesteps"] >= 400 * 500  # the episode stop, not n_timesteps, ends the blog's run (B15)
+
+
+def test_train_then_enjoy_round_trip(trained: Path) -> None:
+    run = trained / "blogdqn" / f"{ENV_ID}_1"
+    for name in (f"{ENV_ID}.zip", "0.monitor.csv", "evaluations.npz", f"{ENV_ID}/config.yml"):
+        assert (run / name).is_file(), name
+    model = BlogDQN.load(run / f"{ENV_ID}.zip")
+    assert 400 <= model.num_timesteps < 410
+    assert model.policy.scaler.fitted  # the warm-up happened (B4, B6)
+
+    result = run_launcher("enjoy", "--algo", "blogdqn", "--env", ENV_ID, "-f", str(trained), "--no-render",
+                          "-n", "300", "--num-threads", "1", cwd=trained.parent)
+    assert "Mean reward" in result.stdout
+
+
+def test_continue_training_with_i_keeps_epsilon_and_counters(trained: Path) -> None:
+    """The Zoo's -i calls learn() with reset_num_timesteps=True: ε (B8) and the update counters carry on."""
+    first_zip = trained / "blogdqn" / f"{ENV_ID}_1" / f"{ENV_ID}.zip"
+    zoo.main(["train", "--algo", "blogdqn", *SHORT, "-n", "150", "-f", str(trained), "--eval-freq", "-1",
+              "-i", str(first_zip)])
+    first = BlogDQN.load(first_zip)
+    second = BlogDQN.load(trained / "blogdqn" / f"{ENV_ID}_2" / f"{ENV_ID}.zip")
+
+    assert second._n_exploration_decisions > first._n_exploration_decisions > 0
+    assert second.exploration_rate == pytest.approx(second._blog_epsilon(second._n_exploration_decisions))
+    assert second.exploration_rate < first.exploration_rate
+    assert second._n_updates > first._n_updates
+    assert second._n_target_updates > first._n_target_updates
+    # B4: the scaler was fitted once and stays frozen across the continuation.
+    np.testing.assert_array_equal(second.policy.scaler.mean.numpy(), first.policy.scaler.mean.numpy())
+    # num_timesteps counts this learn() call only: the Zoo's -n is "this many more steps".
+    assert second.num_timesteps < first.num_timesteps
+
+
+def test_plot_train_and_all_plots_read_blogdqn_logs(trained: Path, tmp_path: Path, monkeypatch) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    plt.close("all")
+    zoo.main(["plot_train", "-a", "blogdqn", "-e", ENV_ID, "-f", str(trained), "-w", "2"])
+    lines = plt.gcf().axes[0].lines
+    assert len(lines) >= 1 and len(lines[0].get_xdata()) > 0
+    plt.close("all")
+
+    output = tmp_path / "all_plots"
+    zoo.main(["all_plots", "-a", "blogdqn", "-e", ENV_ID, "-f", str(trained), "-l", "blog", "--no-display",
+              "-o", str(output)])
+    with open(f"{output}.pkl", "rb") as file:
+        results = pickle.load(file)
+    curve = results[ENV_ID]["BLOGDQN-blog"]
+    assert len(curve["timesteps"]) >= 2 and np.all(np.isfinite(curve["mean"]))
+    plt.close("all")
+
+
+@pytest.mark.parametrize(("override", "wrapper"), [("frame_stack:4", "VecFrameStack"), ("normalize:True", "VecNormalize")])
+def test_frame_stack_or_normalize_config_is_refused(override: str, wrapper: str, tmp_path: Path) -> None:
+    """B1/B4: BlogDQN keeps its own history and scaler; the error says so and names the config keys."""
+    with pytest.raises(ValueError, match=wrapper) as error:
+        zoo.main(["train", "--algo", "blogdqn", *SHORT, "-n", "100", "-f", str(tmp_path), "--eval-freq", "-1",
+                  "-params", override])
+    message = str(error.value)
+    assert "BlogDQN" in message and "frame_stack" in message and "normalize" in message
+
+
+def test_zoo_own_dqn_runs_through_the_launcher(tmp_path: Path) -> None:
+    zoo.main(["train", "--algo", "dqn", *SHORT, "-n", "200", "-f", str(tmp_path), "--eval-freq", "-1"])
+    run = tmp_path / "dqn" / f"{ENV_ID}_1"
+    assert (run / f"{ENV_ID}.zip").is_file()
+    config = yaml.load((run / ENV_ID / "config.yml").read_text(), Loader=yaml.UnsafeLoader)
+    assert "vec_env_wrapper" not in config  # the Zoo's hyperparams/dqn.yml, not ours
+
+
+def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(8):
+        trial = study.ask()
+        sampled = zoo.sample_blogdqn_params(trial, n_actions=0, n_envs=1, additional_args={})
+        # --trial-id rebuilds the kwargs from the stored params alone.
+        assert zoo.convert_blogdqn_params(trial.params) == sampled
+        for switch in ("target_update_on_episode_step", "loss_on_all_actions", "per_sample_updates",
+                       "handle_timeout_termination", "act_with_target"):
+            assert isinstance(sampled[switch], bool)
+        assert ("exploration_decisions" in sampled) == (sampled["exploration_fraction"] is None)  # B8
+        assert sampled["batch_size"] == sampled["learning_starts"] <= sampled["buffer_size"]
+        study.tell(trial, 0.0)
+
+
+def _journal_study(path: Path, name: str) -> "optuna.Study":
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+# Trials of 200 steps, evaluated twice (every 100 learning steps) on 2 episodes.
+OPTIMIZE = ["--algo", "blogdqn", *SHORT, "-optimize", "-n", "200", "--n-evaluations", "2", "--eval-episodes", "2",
+            "--no-optim-plots"]
+
+
+def test_optimize_two_trials_then_train_from_a_trial(tmp_path: Path) -> None:
+    journal = tmp_path / "study.log"
+    zoo.main(["train", *OPTIMIZE, "--n-trials", "2", "-f", str(tmp_path), "--storage", str(journal),
+              "--study-name", "blogdqn-test"])
+    trials = _journal_study(journal, "blogdqn-test").trials
+    assert [trial.state for trial in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert all(np.isfinite(trial.value) for trial in trials)
+    assert "loss_on_all_actions" in trials[0].params
+    assert list((tmp_path / "blogdqn").glob(f"report_{ENV_ID}_2-trials-200-*.csv"))
+
+    # --trial-id trains with a stored trial's hyperparameters (the Zoo reads them through the converter).
+    logs = tmp_path / "from_trial"
+    zoo.main(["train", "--algo", "blogdqn", *SHORT, "-n", "100", "-f", str(logs), "--eval-freq", "-1",
+              "--storage", str(journal), "--study-name", "blogdqn-test", "--trial-id", "1"])
+    model = BlogDQN.load(logs / "blogdqn" / f"{ENV_ID}_1" / f"{ENV_ID}.zip")
+    assert model.loss_on_all_actions == trials[1].params["loss_on_all_actions"]
+    assert model.gamma == pytest.approx(1 - trials[1].params["one_minus_gamma"])
+
+
+def test_two_workers_share_one_journal_study(tmp_path: Path) -> None:
+    """Two processes tune one study at the same time through a JournalFileStorage (the Zoo's advice)."""
+    journal = tmp_path / "shared" / "study.log"
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    # Seeds whose random draws are cheap trials (one Adam step per replay, a small net): the
+    # test is about the storage, not the hyperparameters.
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "sb3_blogdqn.zoo", "train", *OPTIMIZE, "--n-trials", "1", "-f", f"logs_{seed}",
+             "--storage", str(journal), "--study-name", "shared", "--seed", str(seed), "--sampler", "random"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for seed in (15, 17)
+    ]
+    for worker in workers:
+        output, _ = worker.communicate(timeout=TIMEOUT)
+        assert worker.returncode == 0, output[-3000:]
+    trials = _journal_study(journal, "shared").trials
+    assert sorted(trial.number for trial in trials) == [0, 1]
+    assert all(trial.state == optuna.trial.TrialState.COMPLETE for trial in trials)
