@@ -315,6 +315,13 @@ class BlogDQN(DQN):
 
     def _finite_transitions(self, next_observations: list[np.ndarray], rewards: np.ndarray) -> np.ndarray:
         """Per env, whether the step's history, next history and reward are finite (``on_nonfinite``)."""
+        all_finite = (
+            np.isfinite(self._last_obs).all()  # type: ignore[arg-type]
+            and np.isfinite(np.concatenate(next_observations)).all()
+            and np.isfinite(rewards).all()
+        )
+        if all_finite:  # the common case, on the per-step path: three vectorized checks
+            return np.ones(len(rewards), dtype=bool)
         checks = {
             "history": np.isfinite(self._last_obs).all(axis=1),  # type: ignore[arg-type]
             "next observation": np.array([np.isfinite(obs).all() for obs in next_observations]),

@@ -62,7 +62,7 @@ class VecHistory(VecEnvWrapper):
 
     def step_wait(self) -> VecEnvStepReturn:
         states, rewards, dones, infos = self.venv.step_wait()
-        self.history = np.roll(self.history, -1, axis=1)
+        self.history[:, :-1] = self.history[:, 1:]  # shift in place: cheaper than np.roll, per env step
         self.history[:, -1] = states
         for i in np.flatnonzero(dones):
             # states[i] already belongs to the next episode: build the terminal history
