@@ -7,14 +7,11 @@ greedy episode with the target network (B16) and a history padded at reset (B3).
 import argparse
 import time
 
-import matplotlib
+from matplotlib import pyplot as plt  # picks a non-interactive backend by itself when there is no display
+from stable_baselines3.common.callbacks import BaseCallback, StopTrainingOnMaxEpisodes
 
-matplotlib.use("Agg")  # write the PNG without a display
-from matplotlib import pyplot as plt  # noqa: E402
-from stable_baselines3.common.callbacks import BaseCallback, StopTrainingOnMaxEpisodes  # noqa: E402
-
-from sb3_blogdqn import BlogDQN, make_blog_env  # noqa: E402
-from sb3_blogdqn.common.plotting import plot_training_scores  # noqa: E402
+from sb3_blogdqn import BlogDQN, make_blog_env
+from sb3_blogdqn.common.plotting import plot_training_scores
 
 
 class BlogProgress(BaseCallback):
