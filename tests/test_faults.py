@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from helpers import InterruptAt
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -163,17 +164,6 @@ def test_no_complete_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / "rl_model_100_steps.zip").write_bytes(b"PK\x03\x04 cut here")
     with pytest.raises(FileNotFoundError, match=r"No complete BlogDQN checkpoint.*rl_model_100_steps.zip"):
         load_checkpoint(tmp_path, make_blog_env("CartPole-v1"))
-
-
-class InterruptAt(BaseCallback):
-    def __init__(self, n_calls: int) -> None:
-        super().__init__()
-        self.at = n_calls
-
-    def _on_step(self) -> bool:
-        if self.n_calls == self.at:
-            raise KeyboardInterrupt
-        return True
 
 
 def test_ctrl_c_during_learn_leaves_a_model_that_saves_loads_and_continues(tmp_path):

@@ -9,9 +9,9 @@ from: the last ``history_length`` raw states of one episode, oldest first.
 import gymnasium as gym
 import numpy as np
 import pytest
+from helpers import InterruptAt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_blogdqn import BlogDQN, VecHistory
@@ -96,17 +96,6 @@ def test_b1_b3_history_is_the_last_raw_states_oldest_first(scripts, history_leng
                 episodes[i] += 1
                 steps[i] = 0
         check(observations)
-
-
-class InterruptAt(BaseCallback):
-    def __init__(self, n_calls: int) -> None:
-        super().__init__()
-        self.at = n_calls
-
-    def _on_step(self) -> bool:
-        if self.n_calls == self.at:
-            raise KeyboardInterrupt
-        return True
 
 
 @PROPERTY_SETTINGS

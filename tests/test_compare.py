@@ -1,0 +1,159 @@
+"""The comparison tool (issue 5): runs keyed by (config, env, seed), resumable, shardable, reported."""
+
+import itertools
+import json
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+import yaml
+
+matplotlib.use("Agg")
+
+from sb3_blogdqn.common.plotting import plot_training_scores
+from sb3_blogdqn.compare.__main__ import main
+from sb3_blogdqn.compare.presets import ABLATION_CONFIGS, ABLATION_SWITCHES, load_configs, resolve
+from sb3_blogdqn.compare.runner import Job, plan_jobs, shard
+
+TINY = ["--configs", "blogdqn", "dqn-zoo", "--seeds", "2", "--timesteps", "300", "--max-episodes", "4",
+        "--eval-freq", "100", "--eval-episodes", "2", "--no-progress", "--no-report"]
+RUNS = {("blogdqn", 0), ("blogdqn", 1), ("dqn-zoo", 0), ("dqn-zoo", 1)}
+
+
+def result_files(folder: Path) -> dict[tuple[str, int], Path]:
+    files = {}
+    for path in folder.rglob("result.json"):
+        record = json.loads(path.read_text())
+        files[record["spec"]["config"], record["seed"]] = path
+    return files
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """2 configs x 2 seeds x 300 steps, as two shards into two folders (the first with 2 workers)."""
+    root = tmp_path_factory.mktemp("compare")
+    folders = [root / "shard0", root / "shard1"]
+    assert main([*TINY, "--shard", "0/2", "--jobs", "2", "--out", str(folders[0])]) == 0
+    assert main([*TINY, "--shard", "1/2", "--jobs", "1", "--out", str(folders[1])]) == 0
+    return folders
+
+
+def test_shards_run_disjoint_slices_that_cover_the_job_set(shards: list[Path]) -> None:
+    first, second = (set(result_files(folder)) for folder in shards)
+    assert first and second
+    assert not first & second
+    assert first | second == RUNS
+
+
+@pytest.mark.parametrize("n_shards", [1, 2, 3, 5, 16])
+def test_sharding_partitions_the_job_set(n_shards: int) -> None:
+    jobs = plan_jobs(["blogdqn", "dqn-zoo", "qrdqn-zoo"], ["CartPole-v1", "Acrobot-v1"], list(range(5)))
+    slices = [shard(jobs, i, n_shards) for i in range(n_shards)]
+    assert sorted(itertools.chain.from_iterable(slices)) == sorted(jobs)
+    assert len(set(itertools.chain.from_iterable(slices))) == len(jobs) == 30
+    # The same jobs whatever order the command line names configs, envs and seeds in.
+    assert plan_jobs(["qrdqn-zoo", "dqn-zoo", "blogdqn"], ["Acrobot-v1", "CartPole-v1"], [4, 3, 2, 1, 0]) == jobs
+
+
+def test_a_run_records_training_episodes_evaluations_and_speed(shards: list[Path]) -> None:
+    path = result_files(shards[0]) | result_files(shards[1])
+    record = json.loads(path["blogdqn", 0].read_text())
+    episodes, evals = record["episodes"], record["evaluations"]
+    assert len(episodes["return"]) == len(episodes["length"]) == record["episodes_trained"] >= 1
+    assert episodes["return"] == [float(length) for length in episodes["length"]]  # CartPole: +1 per step
+    assert evals["timesteps"][0] >= 100 and evals["timesteps"][-1] == record["timesteps"]
+    assert all(len(returns) == 2 for returns in evals["returns"])
+    assert np.all(np.diff(evals["seconds"]) >= 0)
+    assert record["steps_per_second"] > 0 and record["train_seconds"] > 0
+    assert len(record["final_target_network_returns"]) == 2  # the blog's run() with the target network (B16)
+    # The RL Zoo's evaluation format, so that its all_plots reads the folder too.
+    npz = np.load(path["blogdqn", 0].parent / "evaluations.npz")
+    assert npz["results"].shape == (len(evals["timesteps"]), 2)
+
+
+def test_report_merges_results_folders(shards: list[Path], tmp_path: Path) -> None:
+    assert main(["report", *map(str, shards), "--out", str(tmp_path), "--reps", "200"]) == 0
+    summary = (tmp_path / "summary.md").read_text()
+    assert "4 runs" in summary
+    for config in ("| blogdqn |", "| dqn-zoo |"):
+        assert config in summary
+    assert "Success rate across seeds" in summary or "Yes: BlogDQN" in summary
+    for figure in ("final", "curves_timesteps", "curves_seconds", "b17_blogdqn"):
+        assert (tmp_path / f"{figure}_CartPole-v1.png").stat().st_size > 1000
+        assert f"{figure}_CartPole-v1.png" in summary
+
+
+def test_rerun_does_not_redo_finished_runs(shards: list[Path], capsys: pytest.CaptureFixture) -> None:
+    folder = shards[1]
+    files = result_files(folder)
+    before = {key: path.stat().st_mtime_ns for key, path in files.items()}
+    redo = next(iter(files))
+    files[redo].unlink()
+    assert main([*TINY, "--shard", "1/2", "--jobs", "1", "--out", str(folder)]) == 0
+    assert "1 already done" in capsys.readouterr().out
+    after = {key: path.stat().st_mtime_ns for key, path in result_files(folder).items()}
+    assert after.keys() == before.keys()
+    assert all(after[key] == before[key] for key in before if key != redo)
+    assert not list(folder.rglob("*.tmp"))
+
+
+def test_zoo_presets_read_the_installed_zoo_hyperparameters() -> None:
+    import rl_zoo3
+
+    zoo = yaml.safe_load((Path(rl_zoo3.__file__).parent / "hyperparams" / "qrdqn.yml").read_text())["CartPole-v1"]
+    spec = resolve("qrdqn-zoo", load_configs(["qrdqn-zoo"])["qrdqn-zoo"], "CartPole-v1")
+    assert spec["algo"] == "qrdqn" and spec["max_episodes"] is None
+    assert spec["n_timesteps"] == int(zoo["n_timesteps"]) == 50_000
+    assert {key: spec["hyperparams"][key] for key in zoo if key != "n_timesteps"} == {
+        key: value for key, value in zoo.items() if key != "n_timesteps"
+    }
+    blog = resolve("blogdqn", load_configs(["blogdqn"])["blogdqn"], "CartPole-v1", timesteps=1000)
+    assert blog["max_episodes"] == 400 and blog["n_timesteps"] == 1000
+
+
+def test_ablations_turn_one_switch_each_then_all(tmp_path: Path) -> None:
+    configs = load_configs(["blogdqn", *ABLATION_CONFIGS])
+    assert configs["blogdqn"] == {"algo": "blogdqn", "max_episodes": 400}
+    for rule, switch in ABLATION_SWITCHES.items():
+        assert configs[f"blogdqn-std-{rule}"]["hyperparams"] == switch
+    assert len(configs["blogdqn-std-all"]["hyperparams"]) == 5
+    assert set(ABLATION_SWITCHES) == {"b8", "b10", "b11", "b13", "b14"}
+    # A YAML file of configurations may extend a preset.
+    path = tmp_path / "mine.yml"
+    path.write_text("short-blog:\n  base: blogdqn\n  max_episodes: 50\n  hyperparams: {learning_rate: 0.0005}\n")
+    mine = load_configs([str(path)])["short-blog"]
+    assert mine == {"algo": "blogdqn", "max_episodes": 50, "hyperparams": {"learning_rate": 0.0005}}
+    with pytest.raises(ValueError, match="Unknown configuration"):
+        load_configs(["no-such-preset"])
+
+
+def test_b17_plot_shows_scores_in_gray_and_their_running_mean() -> None:
+    scores = [10.0, 30.0, 20.0, 60.0]
+    ax = plot_training_scores(scores, "CartPole-v1")
+    gray, mean = ax.get_lines()
+    assert gray.get_color() == "gray"
+    np.testing.assert_allclose(gray.get_ydata(), scores)
+    np.testing.assert_allclose(mean.get_ydata(), [10.0, 20.0, 20.0, 30.0])
+    assert ax.get_title() == "CartPole-v1"
+
+
+def test_job_folders_follow_the_zoo_layout() -> None:
+    assert Job("dqn-zoo", "CartPole-v1", 3).folder(Path("out")) == Path("out/dqn-zoo/CartPole-v1_3")
+
+
+def test_solved_is_the_first_evaluation_reaching_the_threshold_and_curves_hold_the_last_value() -> None:
+    from sb3_blogdqn.compare.report import curve_matrix, first_solved
+
+    def run(timesteps: list[int], means: list[float]) -> dict:
+        return {"evaluations": {"timesteps": timesteps, "seconds": [t / 100 for t in timesteps],
+                                "returns": [[m, m] for m in means]}}
+
+    short, long = run([100, 200], [480.0, 100.0]), run([100, 200, 300, 400], [10.0, 20.0, 30.0, 500.0])
+    assert first_solved(short, 475) == (100, 1.0)
+    assert first_solved(long, 475) == (400, 4.0)
+    assert first_solved(long, 501) is None
+    grid, matrix = curve_matrix([short, long], "timesteps")
+    assert grid[0] == 100 and grid[-1] == 400 and matrix.shape == (2, 1, len(grid))
+    assert matrix[0, 0, -1] == 100.0  # the short run holds its final evaluation
+    assert matrix[1, 0, -1] == 500.0
