@@ -35,15 +35,6 @@ EPS_DECAY = (1.0 - 1e-4) / 1000  # B8 with the blog's defaults
 SMALL = dict(learning_starts=4, batch_size=4, seed=0)  # a small warm-up and minibatch, rules unchanged
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Batch-of-one updates are dominated by thread overhead; one thread is faster on a shared machine."""
-    n_threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(n_threads)
-
-
 # ----------------------------------------------------------------------------- helpers
 
 

@@ -47,15 +47,6 @@ def episode_rewards(model: BlogDQN) -> list[float]:
     return [info["r"] for info in model.ep_info_buffer]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The networks are tiny: a second torch thread only adds waiting, minutes of it on a busy machine."""
-    n_threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(n_threads)
-
-
 @pytest.fixture(scope="module")
 def trained() -> BlogDQN:
     """
