@@ -1,0 +1,325 @@
+"""
+Merge any number of results folders into ``summary.md`` and PNG figures.
+
+Statistics across seeds are rliable's: mean and interquartile mean (IQM) with 95%
+stratified-bootstrap confidence intervals, and the probability of improvement for the
+ablations. A run's score is the mean return of its last deterministic evaluation.
+"""
+
+import json
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+from matplotlib import pyplot as plt
+from rliable import library as rly
+from rliable import metrics, plot_utils
+from scipy.stats import trim_mean
+
+from sb3_blogdqn.common.plotting import plot_training_scores
+from sb3_blogdqn.compare.presets import ABLATION_CONFIGS, ABLATION_SWITCHES, PRESETS, solved_threshold
+from sb3_blogdqn.compare.runner import RESULT_FILE
+
+# What the blog reports its learned (target) network scoring, per env it tried.
+BLOG_REPORTED_SCORE = {"CartPole-v1": 500.0}
+CURVE_POINTS = 60
+
+
+def load_runs(folders: list[Path]) -> list[dict[str, Any]]:
+    """Every finished run under ``folders``; a (config, env, seed) found twice is counted once."""
+    runs: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for folder in folders:
+        for path in sorted(Path(folder).rglob(RESULT_FILE)):
+            record = json.loads(path.read_text())
+            key = (record["spec"]["config"], record["spec"]["env"], record["seed"])
+            if key in runs:
+                warnings.warn(f"{path}: run {key} already loaded from another folder, this copy is ignored.", stacklevel=2)
+                continue
+            record["path"] = str(path.parent)
+            runs[key] = record
+    return list(runs.values())
+
+
+def final_score(run: dict[str, Any]) -> float:
+    return float(np.mean(run["evaluations"]["returns"][-1]))
+
+
+def first_solved(run: dict[str, Any], threshold: float) -> tuple[int, float] | None:
+    """Env steps and training seconds at the first evaluation whose mean return reaches ``threshold``."""
+    evals = run["evaluations"]
+    for timesteps, seconds, returns in zip(evals["timesteps"], evals["seconds"], evals["returns"], strict=True):
+        if np.mean(returns) >= threshold:
+            return timesteps, seconds
+    return None
+
+
+def interval_estimates(
+    scores: dict[str, np.ndarray], func: Callable[[np.ndarray], np.ndarray], reps: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """rliable's stratified bootstrap (one task: scores are (runs, 1, ...)); a single run has no interval."""
+    points, intervals = {}, {}
+    for name, matrix in scores.items():
+        if len(matrix) < 2:
+            points[name] = func(matrix)
+            intervals[name] = np.stack([points[name], points[name]])
+            continue
+        point, interval = _bootstrap({name: matrix}, func, reps)
+        points[name], intervals[name] = point[name], interval[name]
+    return points, intervals
+
+
+def _bootstrap(scores: dict[str, Any], func: Callable[..., np.ndarray], reps: int) -> tuple[dict, dict]:
+    """rliable's stratified bootstrap, seeded so that a report is reproducible."""
+    with warnings.catch_warnings():
+        # rliable hands arch a RandomState, which arch deprecates; the numbers are unaffected.
+        warnings.simplefilter("ignore", FutureWarning)
+        return rly.get_interval_estimates(scores, func, reps=reps, random_state=np.random.RandomState(0))
+
+
+def _mean_and_iqm(scores: np.ndarray) -> np.ndarray:
+    return np.array([metrics.aggregate_mean(scores), metrics.aggregate_iqm(scores)])
+
+
+def _iqm_per_point(scores: np.ndarray) -> np.ndarray:
+    # rliable's aggregate_iqm, one value per curve point: a 25% trimmed mean over runs.
+    return trim_mean(scores[:, 0, :], proportiontocut=0.25, axis=0)
+
+
+def curve_matrix(runs: list[dict[str, Any]], x_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Evaluation returns on a shared x grid (env steps or training seconds), (runs, 1, points).
+    A run holds its last evaluation after its own end (episode budgets end at different
+    steps); the grid starts where every run has been evaluated once.
+    """
+    xs = [np.asarray(run["evaluations"][x_key], dtype=float) for run in runs]
+    ys = [np.mean(run["evaluations"]["returns"], axis=1) for run in runs]
+    grid = np.linspace(max(x[0] for x in xs), max(x[-1] for x in xs), CURVE_POINTS)
+    rows = [y[np.searchsorted(x, grid, side="right") - 1] for x, y in zip(xs, ys, strict=True)]
+    return grid, np.array(rows)[:, None, :]
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 or float(value).is_integer() else f"{value:.1f}"
+
+
+def _median(values: list[float]) -> str:
+    return _fmt(float(np.median(values))) if values else "–"
+
+
+def _budget(spec: dict[str, Any]) -> str:
+    if spec["max_episodes"] is not None:
+        return f"{spec['max_episodes']} episodes (≤ {spec['n_timesteps']:,} steps)"
+    return f"{spec['n_timesteps']:,} steps"
+
+
+def _ordered_configs(runs: list[dict[str, Any]]) -> list[str]:
+    names = {run["spec"]["config"] for run in runs}
+    known = [name for name in PRESETS if name in names]
+    return known + sorted(names - set(known))
+
+
+def write_report(
+    folders: list[Path], out: Path, threshold: float | None = None, reps: int = 2000
+) -> Path:
+    """Write ``out/summary.md`` and its figures from the runs under ``folders``; return the summary's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    runs = load_runs(folders)
+    if not runs:
+        raise FileNotFoundError(f"No finished runs ({RESULT_FILE}) under {', '.join(map(str, folders))}.")
+    lines = [
+        "# BlogDQN vs stock SB3 DQN",
+        "",
+        f"{len(runs)} runs from {', '.join(f'`{folder}`' for folder in folders)}.",
+        "",
+        "- **final return**: mean return of a run's last deterministic evaluation (at the end of its budget; "
+        "episodes on a separate, differently seeded eval env); mean and IQM across seeds with 95% stratified-bootstrap "
+        f"confidence intervals ([rliable](https://github.com/google-research/rliable), {reps} bootstrap samples).",
+        "- **solved**: runs whose evaluation mean reached the threshold at least once; env steps and seconds to the "
+        "first such evaluation are medians over those runs.",
+        "- **wall-clock** is training time without the evaluations, one process per run with one torch thread; "
+        "**steps/s** = env steps / wall-clock. Other processes on the machine slow every config alike only if they "
+        "ran throughout, so compare speeds within one results folder.",
+        "",
+    ]
+    for env_id in sorted({run["spec"]["env"] for run in runs}):
+        env_runs = [run for run in runs if run["spec"]["env"] == env_id]
+        lines += _env_section(env_id, env_runs, out, threshold, reps)
+    summary = out / "summary.md"
+    summary.write_text("\n".join(lines) + "\n")
+    return summary
+
+
+def _env_section(env_id: str, runs: list[dict[str, Any]], out: Path, threshold: float | None, reps: int) -> list[str]:
+    threshold = threshold if threshold is not None else solved_threshold(env_id)
+    configs = _ordered_configs(runs)
+    by_config = {name: sorted((r for r in runs if r["spec"]["config"] == name), key=lambda r: r["seed"]) for name in configs}
+    scores = {name: np.array([[final_score(r)] for r in by_config[name]]) for name in configs}
+    points, intervals = interval_estimates(scores, _mean_and_iqm, reps)
+
+    lines = [f"## {env_id}", ""]
+    if threshold is not None:
+        lines += [f"Solved threshold: {threshold:g} (evaluation mean return).", ""]
+    lines += [
+        "| config | algo | budget | runs | final return: mean [95% CI] | IQM [95% CI] | solved | env steps to solve "
+        "| seconds to solve | env steps | wall-clock s | steps/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in configs:
+        group = by_config[name]
+        spec = group[0]["spec"]
+        solved = [s for s in (first_solved(r, threshold) for r in group) if s is not None] if threshold is not None else []
+        (mean, iqm), ((mean_lo, iqm_lo), (mean_hi, iqm_hi)) = points[name], intervals[name]
+        lines.append(
+            f"| {name} | {spec['algo']} | {_budget(spec)} | {len(group)} "
+            f"| {_fmt(mean)} [{_fmt(mean_lo)}, {_fmt(mean_hi)}] | {_fmt(iqm)} [{_fmt(iqm_lo)}, {_fmt(iqm_hi)}] "
+            f"| {len(solved)}/{len(group)} | {_median([s[0] for s in solved])} | {_median([s[1] for s in solved])} "
+            f"| {_median([r['timesteps'] for r in group])} | {_median([r['train_seconds'] for r in group])} "
+            f"| {_median([r['steps_per_second'] for r in group])} |"
+        )
+    lines.append("")
+    lines += _blog_claim(env_id, by_config)
+    lines += _ablations(env_id, by_config, scores, reps)
+
+    safe_env = env_id.replace("/", "_")
+    figures = [("final returns", f"final_{safe_env}.png")]
+    _plot_final(points, intervals, configs, env_id, out / figures[0][1])
+    main = [name for name in configs if name not in ABLATION_CONFIGS]
+    ablation = [name for name in configs if name in ABLATION_CONFIGS]
+    ablation = (["blogdqn"] if "blogdqn" in configs else []) + ablation
+    for group_name, group in (("", main), ("ablation_", ablation if len(ablation) > 1 else [])):
+        for x_key, label in (("timesteps", "env steps"), ("seconds", "wall-clock seconds (training)")):
+            if group:
+                name = f"{group_name}curves_{x_key}_{safe_env}.png"
+                _plot_curves({c: by_config[c] for c in group}, x_key, label, env_id, threshold, reps, out / name)
+                figures.append((f"{group_name.replace('_', ' ')}learning curves vs {label}", name))
+    for name in main:  # the ablations have their curves above
+        if by_config[name][0]["spec"]["algo"] == "blogdqn":
+            figure = f"b17_{name}_{safe_env}.png"
+            _plot_b17(by_config[name], env_id, out / figure)
+            figures.append((f"{name}: the blog's plot (B17), one panel per seed", figure))
+    for caption, figure in figures:
+        lines += [f"**{caption}**", "", f"![{caption}]({figure})", ""]
+    return lines
+
+
+def _blog_claim(env_id: str, by_config: dict[str, list[dict[str, Any]]]) -> list[str]:
+    reported = BLOG_REPORTED_SCORE.get(env_id)
+    runs = by_config.get("blogdqn")
+    if reported is None or not runs:
+        return []
+    target = [np.asarray(r["final_target_network_returns"]) for r in runs]
+    online = [np.asarray(r["evaluations"]["returns"][-1]) for r in runs]
+    hits = sum(bool(np.all(returns >= reported)) for returns in target)
+    online_hits = sum(bool(np.all(returns >= reported)) for returns in online)
+    ever = sum(any(min(returns) >= reported for returns in r["evaluations"]["returns"]) for r in runs)
+    n_episodes = len(target[0])
+    rate = f"{hits}/{len(runs)} seeds ({100 * hits / len(runs):.0f}%)"
+    if hits == len(runs):
+        verdict = f"**Yes: BlogDQN's blog preset reaches {reported:g} as the blog reports, in {rate}.**"
+    else:
+        verdict = (
+            f"**No: BlogDQN's blog preset does not reliably reach {reported:g} as the blog reports. "
+            f"Success rate across seeds: {rate}.**"
+        )
+    per_seed = ", ".join(f"{r['seed']}: {np.mean(t):.0f}" for r, t in zip(runs, target, strict=True))
+    return [
+        f"### Does BlogDQN reach {reported:g}, as the blog reports?",
+        "",
+        f"The blog's `run()` plays its learned target network greedily (B16, history padded as in B3) and scores "
+        f"{reported:g}. Here a seed succeeds when that network, after the blog's budget, scores {reported:g} in all "
+        f"{n_episodes} evaluation episodes.",
+        "",
+        verdict,
+        "",
+        f"Mean target-network return per seed: {per_seed}. The online network (what the table above evaluates) "
+        f"scores {reported:g} in all episodes in {online_hits}/{len(runs)} seeds at the end, and did so in at least one "
+        f"evaluation during training in {ever}/{len(runs)} seeds.",
+        "",
+    ]
+
+
+def _ablations(
+    env_id: str, by_config: dict[str, list[dict[str, Any]]], scores: dict[str, np.ndarray], reps: int
+) -> list[str]:
+    flipped = [name for name in ABLATION_CONFIGS if name in by_config]
+    if not flipped or "blogdqn" not in by_config:
+        return []
+    lines = [
+        "### Ablations: which of the blog's deviations from standard DQN matter",
+        "",
+        "Each row is BlogDQN with one switch turned to standard DQN (all five in `blogdqn-std-all`). "
+        "P(better) is rliable's probability that a run of the row's config scores higher than a run of `blogdqn`, "
+        "0.5 meaning no difference; its 95% CI excluding 0.5 means the switch matters, in that direction.",
+        "",
+        "| config | switch(es) | final IQM | Δ mean vs blogdqn | P(better than blogdqn) [95% CI] |",
+        "|---|---|---|---|---|",
+    ]
+    blog = scores["blogdqn"][:, 0]
+    for name in flipped:
+        rule = name.removeprefix("blogdqn-std-")
+        switch = ABLATION_SWITCHES.get(rule) or {k: v for s in ABLATION_SWITCHES.values() for k, v in s.items()}
+        row = scores[name][:, 0]
+        pair = {name: [row[:, None], blog[:, None]]}
+        point, interval = _bootstrap(pair, lambda x, y: np.array([metrics.probability_of_improvement(x, y)]), reps)
+        low, high = interval[name][:, 0]
+        settings = ", ".join(f"`{k}={v}`" for k, v in switch.items())
+        lines.append(
+            f"| {name} | {settings} | {_fmt(metrics.aggregate_iqm(row))} | {np.mean(row) - np.mean(blog):+.1f} "
+            f"| {point[name][0]:.2f} [{low:.2f}, {high:.2f}] |"
+        )
+    return [*lines, ""]
+
+
+def _plot_final(points: dict, intervals: dict, configs: list[str], env_id: str, path: Path) -> None:
+    fig, _ = plot_utils.plot_interval_estimates(
+        points, intervals, metric_names=["Mean", "IQM"], algorithms=configs, xlabel=f"{env_id} final evaluation return",
+        subfigure_width=4.5, row_height=0.45, xlabel_y_coordinate=-0.1 - 0.6 / len(configs),
+    )
+    fig.savefig(path, bbox_inches="tight", dpi=100)
+    plt.close(fig)
+
+
+def _plot_curves(
+    by_config: dict[str, list[dict[str, Any]]],
+    x_key: str,
+    x_label: str,
+    env_id: str,
+    threshold: float | None,
+    reps: int,
+    path: Path,
+) -> None:
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for name, runs in by_config.items():
+        grid, matrix = curve_matrix(runs, x_key)
+        (point,), (interval,) = (v.values() for v in interval_estimates({name: matrix}, _iqm_per_point, reps))
+        line = ax.plot(grid, point, label=f"{name} ({len(runs)} runs)")[0]
+        ax.fill_between(grid, interval[0], interval[1], color=line.get_color(), alpha=0.2)
+    if threshold is not None:
+        ax.axhline(threshold, color="black", linestyle=":", linewidth=1, label=f"solved ({threshold:g})")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("evaluation return (IQM, 95% CI)")
+    ax.set_title(env_id)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_b17(runs: list[dict[str, Any]], env_id: str, path: Path) -> None:
+    cols = min(len(runs), 5)
+    rows = -(-len(runs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False, sharey=True)
+    for ax, run in zip(axes.flat, runs, strict=False):
+        plot_training_scores(run["episodes"]["return"], env_id, ax=ax)
+        ax.set_title(f"{env_id} (seed {run['seed']})", fontsize="medium")
+    for ax in axes.flat[len(runs) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,305 @@
+"""
+Run (configuration, env, seed) jobs in worker processes, each into its own folder.
+
+The layout mirrors the RL Zoo's ``logs/<algo>/<env>_<id>/``, so the Zoo's plotting tools
+read it too (``python -m rl_zoo3.cli all_plots -a blogdqn dqn-zoo -e CartPole-v1 -f DIR``)::
+
+    DIR/<config>/<env>_<seed>/evaluations.npz   EvalCallback's format: timesteps, results, ep_lengths
+    DIR/<config>/<env>_<seed>/result.json       everything else; written last, atomically: the run is done
+
+A job whose ``result.json`` exists is skipped, so an interrupted command resumes where
+it stopped, and ``--shard i/n`` jobs of a cluster array write disjoint folders.
+"""
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import time
+import traceback
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from importlib.metadata import version
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+from rl_zoo3.exp_manager import ExperimentManager
+from sb3_contrib import QRDQN
+from stable_baselines3 import DQN
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, StopTrainingOnMaxEpisodes
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
+from tqdm.auto import tqdm
+
+from sb3_blogdqn import BlogDQN
+from sb3_blogdqn.common.wrappers import make_blog_env
+
+ALGOS: dict[str, type[BaseAlgorithm]] = {"blogdqn": BlogDQN, "dqn": DQN, "qrdqn": QRDQN}
+RESULT_FILE = "result.json"
+EVALUATIONS_FILE = "evaluations.npz"
+
+
+@dataclass(frozen=True, order=True)
+class Job:
+    """One run, keyed by (config, env, seed)."""
+
+    config: str
+    env: str
+    seed: int
+
+    def folder(self, out: Path) -> Path:
+        return out / self.config / f"{self.env}_{self.seed}"
+
+
+def plan_jobs(configs: list[str], envs: list[str], seeds: list[int]) -> list[Job]:
+    """Every (config, env, seed) once, in an order that does not depend on the command line's order."""
+    jobs = {Job(config, env, seed) for config in configs for env in envs for seed in seeds}
+    # Seed-major: a run cut short still leaves every config with its first seeds done.
+    return sorted(jobs, key=lambda job: (job.seed, job.env, job.config))
+
+
+def shard(jobs: list[Job], index: int, count: int) -> list[Job]:
+    """Slice ``index`` (0-based) of ``count`` disjoint slices; round robin, so slow configs spread out."""
+    if not 0 <= index < count:
+        raise ValueError(f"--shard {index}/{count}: the index must be in 0..{count - 1}.")
+    return jobs[index::count]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes i/n, e.g. 0/4, got {text!r}") from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"--shard {text}: i must be in 0..n-1")
+    return index, count
+
+
+def is_done(job: Job, out: Path) -> bool:
+    return (job.folder(out) / RESULT_FILE).is_file()
+
+
+def write_atomically(path: Path, write: Any) -> None:
+    """``write(tmp_path)``, then rename: readers never see a partial file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------ inside a worker
+
+
+@dataclass
+class ModelSetup:
+    """What the RL Zoo's preprocessing makes of Zoo-style hyperparameters."""
+
+    kwargs: dict[str, Any]  # for the algorithm's constructor
+    n_envs: int
+    frame_stack: int | None
+    env_wrapper: Any
+
+
+def zoo_preprocess(spec: dict[str, Any]) -> ModelSetup:
+    """The spec's Zoo-style hyperparameters as model kwargs, by the RL Zoo's own preprocessing."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        manager = ExperimentManager(
+            argparse.Namespace(), spec["algo"], spec["env"], log_folder="", n_timesteps=spec["n_timesteps"], verbose=0
+        )
+        kwargs, env_wrapper, callbacks, vec_env_wrapper = manager._preprocess_hyperparams(dict(spec["hyperparams"]))
+    if manager.normalize or callbacks or vec_env_wrapper is not None:
+        raise ValueError(
+            f"{spec['config']}: 'normalize', 'callback' and 'vec_env_wrapper' are not supported by the comparison; "
+            "train such a configuration with the RL Zoo itself."
+        )
+    kwargs.setdefault("policy", "MlpPolicy")
+    return ModelSetup(kwargs, manager.n_envs, getattr(manager, "frame_stack", None), env_wrapper)
+
+
+def make_envs(spec: dict[str, Any], setup: ModelSetup, seed: int, n_eval_envs: int) -> tuple[VecEnv, VecEnv]:
+    """Training and (separate, differently seeded) evaluation envs."""
+    eval_seed = seed + 10_000
+    if spec["algo"] == "blogdqn":
+        history_length = setup.kwargs.get("history_length", 4)
+        return (
+            make_blog_env(spec["env"], setup.n_envs, history_length, seed, wrapper_class=setup.env_wrapper),
+            make_blog_env(spec["env"], n_eval_envs, history_length, eval_seed, wrapper_class=setup.env_wrapper),
+        )
+    envs = []
+    for n_envs, env_seed in ((setup.n_envs, seed), (n_eval_envs, eval_seed)):
+        env = make_vec_env(spec["env"], n_envs=n_envs, seed=env_seed, wrapper_class=setup.env_wrapper)
+        envs.append(VecFrameStack(env, setup.frame_stack) if setup.frame_stack else env)
+    return envs[0], envs[1]
+
+
+def evaluate(model: BaseAlgorithm, eval_env: VecEnv, n_eval_episodes: int) -> tuple[list[float], list[int]]:
+    """Deterministic episodes on the eval env, one per sub-env (it has ``n_eval_episodes`` of them)."""
+    returns, lengths = evaluate_policy(model, eval_env, n_eval_episodes, deterministic=True, return_episode_rewards=True)
+    return [float(r) for r in returns], [int(n) for n in lengths]  # type: ignore[union-attr]
+
+
+class RunRecorder(BaseCallback):
+    """
+    Per-episode training returns, periodic deterministic evaluations, and the training
+    clock, which stops while evaluating so that wall-clock and steps/s measure training.
+    """
+
+    def __init__(self, eval_env: VecEnv, eval_freq: int, n_eval_episodes: int) -> None:
+        super().__init__()
+        self.eval_env = eval_env
+        self.eval_freq = eval_freq
+        self.n_eval_episodes = n_eval_episodes
+        self.episodes: dict[str, list[float]] = {"return": [], "length": [], "timesteps": [], "seconds": []}
+        self.evals: dict[str, list[Any]] = {"timesteps": [], "seconds": [], "returns": [], "lengths": []}
+        self.eval_seconds = 0.0
+        self._start = 0.0
+        self._next_eval = eval_freq
+
+    def train_seconds(self) -> float:
+        return time.perf_counter() - self._start - self.eval_seconds
+
+    def _on_training_start(self) -> None:
+        self._start = time.perf_counter()
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            if "episode" in info:
+                self.episodes["return"].append(float(info["episode"]["r"]))
+                self.episodes["length"].append(int(info["episode"]["l"]))
+                self.episodes["timesteps"].append(self.num_timesteps)
+                self.episodes["seconds"].append(round(self.train_seconds(), 3))
+        if self.num_timesteps >= self._next_eval:
+            self.evaluate()
+            while self._next_eval <= self.num_timesteps:
+                self._next_eval += self.eval_freq
+        return True
+
+    def evaluate(self) -> None:
+        seconds = self.train_seconds()
+        started = time.perf_counter()
+        returns, lengths = evaluate(self.model, self.eval_env, self.n_eval_episodes)
+        self.eval_seconds += time.perf_counter() - started
+        self.evals["timesteps"].append(self.num_timesteps)
+        self.evals["seconds"].append(round(seconds, 3))
+        self.evals["returns"].append(returns)
+        self.evals["lengths"].append(lengths)
+
+
+def train_one(spec: dict[str, Any], seed: int, eval_freq: int, n_eval_episodes: int) -> dict[str, Any]:
+    """Train one run and return its record (``result.json``'s content)."""
+    th.set_num_threads(1)  # one core per worker: --jobs is the parallelism
+    setup = zoo_preprocess(spec)
+    env, eval_env = make_envs(spec, setup, seed, n_eval_episodes)
+    model = ALGOS[spec["algo"]](env=env, seed=seed, verbose=0, **setup.kwargs)
+    recorder = RunRecorder(eval_env, eval_freq, n_eval_episodes)
+    callbacks = [recorder]
+    if spec["max_episodes"] is not None:
+        callbacks.append(StopTrainingOnMaxEpisodes(spec["max_episodes"]))
+    model.learn(spec["n_timesteps"], callback=CallbackList(callbacks))
+    train_seconds = recorder.train_seconds()
+    if not recorder.evals["timesteps"] or recorder.evals["timesteps"][-1] != model.num_timesteps:
+        recorder.evaluate()  # the final evaluation, at the end of training
+    record: dict[str, Any] = {
+        "spec": spec,
+        "seed": seed,
+        "eval_freq": eval_freq,
+        "n_eval_episodes": n_eval_episodes,
+        "timesteps": int(model.num_timesteps),
+        "episodes_trained": len(recorder.episodes["return"]),
+        "train_seconds": round(train_seconds, 3),
+        "eval_seconds": round(recorder.eval_seconds, 3),
+        "steps_per_second": round(model.num_timesteps / train_seconds, 1),
+        "episodes": recorder.episodes,
+        "evaluations": recorder.evals,
+        "versions": _versions(),
+    }
+    if spec["algo"] == "blogdqn":
+        # B16: the blog deploys the target network, acting greedily with a padded history (B3).
+        model.policy.act_with_target = True
+        record["final_target_network_returns"] = evaluate(model, eval_env, n_eval_episodes)[0]
+    env.close()
+    eval_env.close()
+    return record
+
+
+def _versions() -> dict[str, str]:
+    return {name: version(name) for name in ("sb3-blogdqn", "stable-baselines3", "sb3-contrib", "rl_zoo3", "torch")}
+
+
+def run_job(job: Job, spec: dict[str, Any], out: Path, eval_freq: int, n_eval_episodes: int) -> tuple[Job, str | None]:
+    """Worker entry point: train, then write evaluations.npz and the done marker result.json."""
+    folder = job.folder(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        record = train_one(spec, job.seed, eval_freq, n_eval_episodes)
+    except Exception:
+        (folder / "error.txt").write_text(traceback.format_exc())
+        return job, traceback.format_exc(limit=1)
+    evals = record["evaluations"]
+
+    def write_evaluations(path: Path) -> None:
+        with open(path, "wb") as file:  # a file object: np.savez would append ".npz" to a temporary name
+            np.savez(file, timesteps=np.array(evals["timesteps"]), results=np.array(evals["returns"]),
+                     ep_lengths=np.array(evals["lengths"]))
+
+    write_atomically(folder / EVALUATIONS_FILE, write_evaluations)
+    write_atomically(folder / RESULT_FILE, lambda path: path.write_text(json.dumps(record, separators=(",", ":"))))
+    (folder / "error.txt").unlink(missing_ok=True)
+    return job, None
+
+
+def _stale_spec(job: Job, spec: dict[str, Any], out: Path) -> bool:
+    try:
+        stored = json.loads((job.folder(out) / RESULT_FILE).read_text())["spec"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return stored != json.loads(json.dumps(spec))
+
+
+def run_jobs(
+    jobs: list[Job],
+    specs: dict[tuple[str, str], dict[str, Any]],
+    out: Path,
+    n_workers: int,
+    eval_freq: int,
+    n_eval_episodes: int,
+    progress: bool = True,
+) -> list[tuple[Job, str]]:
+    """Run the jobs not done yet in ``n_workers`` processes; return the failures."""
+    todo = [job for job in jobs if not is_done(job, out)]
+    stale = [job for job in jobs if job not in todo and _stale_spec(job, specs[job.config, job.env], out)]
+    print(f"{len(jobs)} runs: {len(jobs) - len(todo)} already done in {out}, {len(todo)} to run.")
+    if stale:
+        print(
+            f"Note: {len(stale)} finished runs were made with other settings (budget, hyperparameters) and are kept "
+            f"as they are, e.g. {stale[0].folder(out)}. Delete a run's folder or use another --out to redo it."
+        )
+    failures: list[tuple[Job, str]] = []
+    if not todo:
+        return failures
+    arguments = [(job, specs[job.config, job.env], out, eval_freq, n_eval_episodes) for job in todo]
+    with tqdm(total=len(todo), desc="runs", unit="run", disable=not progress) as bar:
+        for job, error in _results(arguments, n_workers):
+            if error is not None:
+                failures.append((job, error))
+                bar.write(f"FAILED {job.config} {job.env} seed {job.seed}: {error.strip().splitlines()[-1]}")
+            bar.set_postfix_str(f"last: {job.config} {job.env} {job.seed}")
+            bar.update()
+    return failures
+
+
+def _results(arguments: list[tuple[Any, ...]], n_workers: int) -> Iterator[tuple[Job, str | None]]:
+    """``run_job`` on each, as they finish: in this process for one worker, else in a pool."""
+    if n_workers == 1:
+        yield from (run_job(*args) for args in arguments)
+        return
+    # spawn: torch and its thread pools are not fork-safe.
+    with ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run_job, *args) for args in arguments]
+        yield from (future.result() for future in as_completed(futures))
