@@ -8,9 +8,9 @@ import argparse
 import time
 
 from matplotlib import pyplot as plt  # picks a non-interactive backend by itself when there is no display
-from stable_baselines3.common.callbacks import BaseCallback, StopTrainingOnMaxEpisodes
+from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_blogdqn import BlogDQN, make_blog_env
+from sb3_blogdqn import BlogDQN, StopTrainingOnMaxLearningEpisodes, make_blog_env
 from sb3_blogdqn.common.plotting import plot_training_scores
 
 
@@ -22,6 +22,8 @@ class BlogProgress(BaseCallback):
         self.every, self.scores, self.start = every, [], time.time()
 
     def _on_step(self) -> bool:
+        if self.model.warming_up:  # the warm-up's random episodes are not learning episodes (B6)
+            return True
         for info in self.locals["infos"]:
             if "episode" in info:
                 self.scores.append(float(info["episode"]["r"]))
@@ -49,7 +51,7 @@ def main() -> None:
     model = BlogDQN("MlpPolicy", args.env, seed=args.seed, act_with_target=True)
     progress = BlogProgress()
     print(f"Learning {args.episodes} episodes of {args.env} with the blog's DQN (seed {args.seed})", flush=True)
-    model.learn(total_timesteps=10**8, callback=[progress, StopTrainingOnMaxEpisodes(args.episodes)])
+    model.learn(total_timesteps=10**8, callback=[progress, StopTrainingOnMaxLearningEpisodes(args.episodes)])
 
     plot_training_scores(progress.scores, args.env)
     plt.tight_layout()

@@ -1,6 +1,12 @@
 """sb3-blogdqn: the DATUM STUDIO blog's DQN (Keras, CartPole-v1) as a Stable-Baselines3 algorithm."""
 
-from sb3_blogdqn.blogdqn import BlogDQN, BlogDQNPolicy, MlpPolicy, StandardScalerExtractor
+from sb3_blogdqn.blogdqn import (
+    BlogDQN,
+    BlogDQNPolicy,
+    MlpPolicy,
+    StandardScalerExtractor,
+    StopTrainingOnMaxLearningEpisodes,
+)
 from sb3_blogdqn.common.checkpoints import load_checkpoint, resume_from_checkpoint
 from sb3_blogdqn.common.checks import SetupError, SpaceError
 from sb3_blogdqn.common.optim import KerasAdam
@@ -16,6 +22,7 @@ __all__ = [
     "SetupError",
     "SpaceError",
     "StandardScalerExtractor",
+    "StopTrainingOnMaxLearningEpisodes",
     "VecHistory",
     "load_checkpoint",
     "make_blog_env",

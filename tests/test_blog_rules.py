@@ -20,13 +20,13 @@ import pytest
 import torch as th
 from gymnasium import spaces
 from gymnasium.wrappers import TimeLimit
-from stable_baselines3.common.callbacks import BaseCallback, StopTrainingOnMaxEpisodes
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv
 from torch import nn
 
-from sb3_blogdqn import BlogDQN, KerasAdam, VecHistory, make_blog_env
+from sb3_blogdqn import BlogDQN, KerasAdam, StopTrainingOnMaxLearningEpisodes, VecHistory, make_blog_env
 
 HISTORY = 4  # the blog's agent_hist_len
 SHORT = HISTORY - 1  # B2: steps 0..2 of every episode have a short history
@@ -110,27 +110,45 @@ def favour(net: nn.Module, action: int) -> None:
         linears(net)[-1].bias[action] += 1e3
 
 
-class StopAfter(BaseCallback):
+class LearningStepCallback(BaseCallback):
+    """Counts the learning steps: callbacks see the warm-up's steps too (B6), as SB3's ``learning_starts``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n_learning_steps = 0
+
+    def _on_step(self) -> bool:
+        # Callbacks run before the step's transition is stored: warming_up is the step's phase.
+        if self.model.warming_up:
+            return True
+        self.n_learning_steps += 1
+        return self._on_learning_step()
+
+    def _on_learning_step(self) -> bool:
+        return True
+
+
+class StopAfter(LearningStepCallback):
     """Lets exactly ``n_steps`` learning steps complete (the next one is chosen, then stopped)."""
 
     def __init__(self, n_steps: int) -> None:
         super().__init__()
         self.n_steps = n_steps
 
-    def _on_step(self) -> bool:
-        return self.n_calls <= self.n_steps
+    def _on_learning_step(self) -> bool:
+        return self.n_learning_steps <= self.n_steps
 
 
-class FirstStep(BaseCallback):
-    """Records what the first learning step a callback sees looks like, and the episodes it sees."""
+class FirstStep(LearningStepCallback):
+    """Records what the first learning step a callback sees looks like, and the learning episodes it sees."""
 
     def __init__(self, counter: CounterEnv) -> None:
         super().__init__()
         self.counter = counter
         self.episodes: list[dict] = []
 
-    def _on_step(self) -> bool:
-        if self.n_calls == 1:
+    def _on_learning_step(self) -> bool:
+        if self.n_learning_steps == 1:
             self.n_env_steps_before = len(self.counter.steps) - 1
             self.first_step = self.counter.steps[-1]
             self.first_epsilon = self.model.exploration_rate
@@ -145,9 +163,17 @@ class StepProbe:
         self.records: list[dict[str, Any]] = []
         self.params_before_learning = flat_params(model.q_net)
         original = model._on_step
+        original_sample_action = model._sample_action
+        warm_up_step = [True]
+
+        def sample_action(*args, **kwargs):
+            warm_up_step[0] = model.warming_up  # the phase of the step about to be taken
+            return original_sample_action(*args, **kwargs)
 
         def on_step() -> None:
             original()
+            if warm_up_step[0]:
+                return
             episode, t, action = counter.steps[-1]
             self.records.append(dict(
                 episode=episode, t=t, action=action, epsilon=model.exploration_rate,
@@ -156,6 +182,7 @@ class StepProbe:
             ))
 
         model._on_step = on_step  # type: ignore[method-assign]
+        model._sample_action = sample_action  # type: ignore[method-assign]
 
 
 def count_optimizer_steps(model: BlogDQN) -> list[int]:
@@ -353,7 +380,7 @@ def test_b6_warmup_stops_at_32_stored_midepisode_and_learning_starts_from_fresh_
     favour(model.q_net, 3)  # a greedy warm-up would always pick 3
     params = flat_params(model.q_net)
     seen = FirstStep(counter)
-    model.learn(10**6, callback=[seen, StopTrainingOnMaxEpisodes(2)])
+    model.learn(10**6, callback=[seen, StopTrainingOnMaxLearningEpisodes(2)])
 
     # 4 episodes of 7 full-history transitions, then 4 more in the 5th: it stops at its step 6.
     warmup = counter.steps[: seen.n_env_steps_before]
@@ -364,8 +391,10 @@ def test_b6_warmup_stops_at_32_stored_midepisode_and_learning_starts_from_fresh_
     # Learning starts from a fresh reset, at step 0 of a new episode, with ε untouched and Q untrained.
     assert seen.first_step[:2] == (5, 0)
     assert seen.first_epsilon == 1.0
-    # Callbacks see only the learning steps and episodes: exactly 2 of them.
-    assert seen.n_calls == len(counter.steps) - len(warmup) == 20
+    # Callbacks see every env step, as SB3's learning_starts; the learning episodes (B15) are
+    # counted after the warm-up: exactly 2 of them, 20 steps.
+    assert seen.n_calls == len(counter.steps) == len(warmup) + 20
+    assert seen.n_learning_steps == 20
     assert len(seen.episodes) == 2
     assert not th.equal(flat_params(model.q_net), params)
     # The warm-up transitions stay in memory for learning.
@@ -661,14 +690,15 @@ def test_b11_32_optimizer_steps_of_batch_one_per_learning_step():
 
     model.q_net.forward = recording_forward  # type: ignore[method-assign]
     n_calls = []
-    original = model._on_step
+    original = model._store_transition  # where SB3's loop hands BlogDQN the step: store, replay, copy
 
-    def on_step():
-        before = len(calls)
-        original()
-        n_calls.append(len(calls) - before)
+    def store_transition(*args, **kwargs):
+        before, warming_up = len(calls), model.warming_up
+        original(*args, **kwargs)
+        if not warming_up:
+            n_calls.append(len(calls) - before)
 
-    model._on_step = on_step  # type: ignore[method-assign]
+    model._store_transition = store_transition  # type: ignore[method-assign]
     model.learn(10**6, callback=StopAfter(12))
     assert n_calls == [32 * (r["t"] >= SHORT) for r in probe.records]
     assert sum(n_calls) == 32 * 7  # steps 3..9 of the first episode
@@ -810,7 +840,7 @@ def test_b15_score_is_summed_reward_including_short_history_steps():
     counter = CounterEnv(terminate_at=10)
     model = BlogDQN("MlpPolicy", counter, **SMALL)
     seen = FirstStep(counter)
-    model.learn(10**6, callback=[seen, StopTrainingOnMaxEpisodes(3)])
+    model.learn(10**6, callback=[seen, StopTrainingOnMaxLearningEpisodes(3)])
     # Steps 0..9 pay 1..10: the score counts the three B2 steps too (not 55 - 6).
     assert [(e["r"], e["l"]) for e in seen.episodes] == [(55.0, 10)] * 3
     assert all(info["r"] == 55.0 for info in model.ep_info_buffer)

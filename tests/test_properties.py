@@ -122,7 +122,8 @@ def test_b2_b5_stored_transitions_are_full_histories_of_one_episode(
 
     buffer = model.replay_buffer
     rows = np.arange(buffer.size())
-    assert len(rows) >= min(learning_starts, buffer.buffer_size)
+    # The warm-up (B6) lasts until learning_starts transitions are stored, across learn() calls.
+    assert model.warming_up == (len(rows) < learning_starts)
     observations = buffer.observations[rows, 0].reshape(len(rows), history_length, 3)
     next_observations = buffer.next_observations[rows, 0].reshape(len(rows), history_length, 3)
     for row, history, next_history in zip(rows, observations, next_observations, strict=True):

@@ -19,20 +19,23 @@ from stable_baselines3.common.callbacks import (
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 
-from sb3_blogdqn import BlogDQN, make_blog_env
+from sb3_blogdqn import BlogDQN, StopTrainingOnMaxLearningEpisodes, make_blog_env
 
 # Small warm-up and minibatch keep the per-sample updates cheap; the rules are unchanged.
 SMALL = dict(learning_starts=8, batch_size=8, seed=0)
 
 
 class EpisodeRewards(BaseCallback):
-    """Collects each finished episode's Monitor return, in order."""
+    """Collects each finished episode's Monitor return, in order (with ``learning_only``, not the warm-up's, B6)."""
 
-    def __init__(self) -> None:
+    def __init__(self, learning_only: bool = False) -> None:
         super().__init__()
+        self.learning_only = learning_only
         self.rewards: list[float] = []
 
     def _on_step(self) -> bool:
+        if self.learning_only and self.model.warming_up:
+            return True
         for info in self.locals["infos"]:
             if "episode" in info:
                 self.rewards.append(float(info["episode"]["r"]))
@@ -52,8 +55,8 @@ def test_eval_callback_writes_evaluations(tmp_path):
                             log_path=str(tmp_path), best_model_save_path=str(tmp_path), verbose=0)
     model.learn(300, callback=callback)
     evaluations = np.load(tmp_path / "evaluations.npz")
-    assert list(evaluations["timesteps"]) == [100 + model._warmup_timesteps, 200 + model._warmup_timesteps,
-                                              300 + model._warmup_timesteps][: len(evaluations["timesteps"])]
+    # Callbacks see the warm-up's steps (B6) as SB3's DQN's learning_starts: evaluations at multiples of eval_freq.
+    assert list(evaluations["timesteps"]) == [100, 200, 300]
     assert evaluations["results"].shape[1] == 2
     assert BlogDQN.load(tmp_path / "best_model.zip").history_length == 4
 
@@ -68,12 +71,23 @@ def test_checkpoint_callback_saves_loadable_models(tmp_path):
     assert loaded.replay_buffer.size() > 0
 
 
-def test_stop_training_on_max_episodes_counts_learning_episodes_only():
-    model = BlogDQN("MlpPolicy", "CartPole-v1", **SMALL)
-    episodes = EpisodeRewards()
-    model.learn(10**6, callback=[episodes, StopTrainingOnMaxEpisodes(3)])
+def test_stop_training_on_max_learning_episodes_counts_learning_episodes_only():
+    # A warm-up of several random episodes (about 20 steps, 17 stored transitions each, B2).
+    model = BlogDQN("MlpPolicy", "CartPole-v1", learning_starts=64, batch_size=8, seed=0)
+    episodes, learning_episodes = EpisodeRewards(), EpisodeRewards(learning_only=True)
+    model.learn(10**6, callback=[episodes, learning_episodes, StopTrainingOnMaxLearningEpisodes(3)])
     # The warm-up's random episodes are not among the counted ones (B6): exactly 3 learning episodes.
-    assert len(episodes.rewards) == 3
+    assert len(learning_episodes.rewards) == 3
+    assert len(episodes.rewards) > 3  # callbacks see the warm-up's episodes too
+
+
+def test_sb3_stop_training_on_max_episodes_counts_every_episode():
+    # A warm-up longer than two random CartPole episodes (about 20 steps each): SB3's callback counts them.
+    model = BlogDQN("MlpPolicy", "CartPole-v1", learning_starts=200, batch_size=8, seed=0)
+    episodes = EpisodeRewards()
+    with pytest.warns(UserWarning, match="still in the warm-up"):
+        model.learn(10**6, callback=[episodes, StopTrainingOnMaxEpisodes(2)])
+    assert len(episodes.rewards) == 2 and model.warming_up
 
 
 def test_stop_training_on_reward_threshold():
@@ -81,7 +95,7 @@ def test_stop_training_on_reward_threshold():
     stop = StopTrainingOnRewardThreshold(reward_threshold=0.0)  # any evaluation passes
     model.learn(10**6, callback=EvalCallback(make_blog_env("CartPole-v1"), eval_freq=50, n_eval_episodes=1,
                                              callback_on_new_best=stop))
-    assert model.num_timesteps - model._warmup_timesteps == 50
+    assert model.num_timesteps == 50
 
 
 def test_progress_bar_runs():
@@ -117,7 +131,7 @@ def test_save_and_load_in_a_fresh_process_gives_same_actions(tmp_path):
     script = textwrap.dedent(f"""
         import numpy as np
         from stable_baselines3.common.evaluation import evaluate_policy
-        from sb3_blogdqn import BlogDQN, make_blog_env
+        from sb3_blogdqn import BlogDQN, StopTrainingOnMaxLearningEpisodes, make_blog_env
         model = BlogDQN.load({str(tmp_path / "model.zip")!r})
         assert model.policy.scaler.fitted, "scaler statistics must travel inside the zip"
         actions = model.predict(np.load({str(tmp_path / "obs.npy")!r}), deterministic=True)[0]
@@ -172,7 +186,7 @@ def test_load_then_learn_continues_epsilon_and_counters(tmp_path):
     loaded = BlogDQN.load(tmp_path / "model", env=make_blog_env("CartPole-v1"))
     assert agent_state(loaded) == saved
     loaded.learn(100)  # without its replay buffer it refills the memory by random play, keeping the scaler
-    assert loaded._warmup_timesteps > model._warmup_timesteps
+    assert not loaded.warming_up and loaded.replay_buffer.size() > SMALL["learning_starts"]
     assert loaded._n_exploration_decisions > saved["decisions"]
     assert loaded.exploration_rate < saved["eps"]
     assert loaded._n_target_updates > saved["target_updates"]

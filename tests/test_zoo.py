@@ -93,7 +93,7 @@ def test_configs_are_marked_and_feed_histories_to_every_env() -> None:
         assert config["vec_env_wrapper"] == [{"sb3_blogdqn.VecHistory": {"history_length": config["history_length"]}}]
         assert "frame_stack" not in config and "normalize" not in config
     blog = configs["CartPole-v1"]
-    assert blog["callback"] == [{"stable_baselines3.common.callbacks.StopTrainingOnMaxEpisodes": {"max_episodes": 400}}]
+    assert blog["callback"] == [{"sb3_blogdqn.StopTrainingOnMaxLearningEpisodes": {"max_episodes": 400}}]
     assert blog["n_timesteps"] >= 400 * 500  # the episode stop, not n_timesteps, ends the blog's run (B15)
 
 

@@ -5,6 +5,7 @@ standard DQN, a constructor switch restores the standard behaviour (README, opti
 """
 
 import io
+import math
 import pathlib
 import warnings
 from typing import Any, ClassVar, TypeVar
@@ -15,26 +16,39 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, RolloutReturn, Schedule, TrainFreq
+from stable_baselines3.common.type_aliases import (
+    GymEnv,
+    MaybeCallback,
+    ReplayBufferSamples,
+    RolloutReturn,
+    Schedule,
+    TrainFreq,
+    TrainFrequencyUnit,
+)
+from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.dqn import DQN
 from torch.nn import functional as F
 
 from sb3_blogdqn.blogdqn.kernel import ReplayKernel, kernel_unsupported_reason, sample_replay_indices
 from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy, MlpPolicy
-from sb3_blogdqn.common.buffers import HistoryReplayBuffer
+from sb3_blogdqn.common.buffers import HistoryReplayBuffer, NStepHistoryReplayBuffer
 from sb3_blogdqn.common.checks import (
+    BLOG_HISTORY_LENGTH,
     Problem,
     SetupError,
+    batch_of_one_problems,
     describe_path,
     find_vec_wrapper,
     history_length_problems,
     hyperparameter_problems,
+    n_step_problems,
     raise_problems,
     read_saved_model,
     saved_env_problems,
+    sb3_argument_problems,
 )
-from sb3_blogdqn.common.wrappers import VecHistory, wrap_blog_env
+from sb3_blogdqn.common.wrappers import VecHistory, env_history_length, wrap_blog_env
 
 SelfBlogDQN = TypeVar("SelfBlogDQN", bound="BlogDQN")
 
@@ -46,36 +60,66 @@ class BlogDQN(DQN):
     Defaults reproduce the blog (B1-B16). The env is wrapped in a ``VecHistory`` (B1-B3)
     unless it already has one; the policy's input layer is a StandardScaler fitted once
     on the warm-up histories (B4, B6). The first ``learn()`` call starts with the warm-up:
-    random play until ``learning_starts`` full-history transitions are stored, which
-    callbacks do not see (the blog's warm-up is not one of its 400 episodes).
+    random play until ``learning_starts`` full-history transitions are stored. It runs in
+    SB3's loop like DQN's ``learning_starts``: callbacks see its steps and ``num_timesteps``
+    counts them; :class:`StopTrainingOnMaxLearningEpisodes` counts the blog's learning
+    episodes, which exclude it.
 
     :param policy: ``"MlpPolicy"`` (:class:`BlogDQNPolicy`) or a policy class
     :param env: an env id, a gymnasium env or a VecEnv (wrapped as needed, see above)
     :param learning_rate: Adam's learning rate, or a schedule (B12; blog 1e-3)
     :param buffer_size: replay memory capacity, FIFO (B5; blog ``memory_size`` 2000)
     :param learning_starts: full-history transitions stored by random play before
-        learning; the scaler is fitted on them (B4, B6; blog ``replay_start_size`` 32)
+        learning; the scaler is fitted on them (B4, B6; blog ``replay_start_size`` 32).
+        SB3's DQN counts env steps here; BlogDQN counts stored transitions (B2 steps store none).
     :param batch_size: transitions per replay, drawn without replacement (B7; ``mb_size`` 32)
+    :param tau: the target update's coefficient: 1 copies Q into Q̂ (B13, the blog), below 1
+        is SB3's Polyak averaging ``Q̂ ← τ Q + (1 - τ) Q̂`` at the same moments
     :param gamma: discount factor (blog 0.99)
-    :param history_length: states per observation history (B1; ``agent_hist_len`` 4)
+    :param train_freq: with ``gradient_steps=-1`` and the default 1: the blog's schedule
+        (B11), one replay per stored transition, run inside its env step before the
+        target copy (B13). Anything else is SB3's schedule: ``gradient_steps`` replays after
+        every ``train_freq`` env steps (or ``(n, "episode")``), after that step's target update.
+    :param gradient_steps: replays per ``train_freq``; -1 (default): one per transition,
+        as SB3's -1 means "as many as env steps", counting only stored ones (B2)
+    :param replay_buffer_class: None: BlogDQN's memory, :class:`HistoryReplayBuffer` (B5,
+        B7), or its n-step variant when ``n_steps > 1``. Any SB3 ``ReplayBuffer`` subclass
+        is accepted; BlogDQN builds every buffer with one row per stored transition
+        (``n_envs=1``), since each env's transitions are stored one by one (B2, B5).
+    :param replay_buffer_kwargs: passed to the replay buffer's constructor
+    :param optimize_memory_usage: must stay False: the blog's memory stores each next
+        history (B5), the rows of several envs and episodes with skipped steps (B2)
+        interleave, so a next observation cannot be read from the following row
+    :param n_steps: SB3's n-step returns (1: the blog's one-step targets, B10); with more,
+        consecutive rows must be consecutive steps of one env, so it needs one env
     :param target_update_interval: target copy period (B13; blog ``C`` 100)
+    :param exploration_fraction: B8 switch. None: the blog's per-decision decay. A float:
+        SB3's schedule, linear over that fraction of each ``learn()`` call.
+    :param exploration_initial_eps: ε before the first decision (blog ``eps`` 1.0)
+    :param exploration_final_eps: ε floor (blog ``eps_min`` 1e-4)
+    :param max_grad_norm: gradient-norm clipping; ``inf`` (default): none, as the blog (B10)
+    :param stats_window_size: episodes averaged for ``rollout/`` logging
+    :param tensorboard_log: tensorboard log folder (None: no tensorboard)
+    :param policy_kwargs: passed to the policy (``net_arch``, ``optimizer_kwargs``...)
+    :param verbose: 0 silent, 1 info, 2 debug
+    :param seed: seed for the pseudo-random generators
+    :param device: torch device (``"auto"``: CUDA if available)
+    :param history_length: states per observation history (B1; ``agent_hist_len`` 4).
+        None (default): the length of the env's ``VecHistory`` if it has one, else 4.
     :param target_update_on_episode_step: B13. True: copy Q into Q̂ after the step's
         replay whenever the *within-episode* step index is a multiple of
         ``target_update_interval`` (so also at every episode's step 0). False: standard
         DQN, every ``target_update_interval`` environment steps. With several envs the
         copy happens when any env's step index qualifies.
-    :param exploration_initial_eps: ε before the first decision (blog ``eps`` 1.0)
-    :param exploration_final_eps: ε floor (blog ``eps_min`` 1e-4)
     :param exploration_decisions: B8, ε reaches its floor after this many full-history
         action choices, decremented before each draw (blog ``final_expl_step`` 1000)
-    :param exploration_fraction: B8 switch. None: the blog's per-decision decay. A float:
-        SB3's schedule, linear over that fraction of each ``learn()`` call.
     :param loss_on_all_actions: B10. True: the target vector is Q̂(s) with the taken
         action's entry replaced by the TD target, and the loss is the MSE over all
         actions. False: standard DQN, MSE on the taken action only.
     :param per_sample_updates: B11. True: each replay fits the minibatch one sample at a
         time (``batch_size`` Adam steps on batches of one, targets computed once before).
-        False: one Adam step on the whole minibatch.
+        False: one Adam step on the whole minibatch. Layers that cannot train on batches of
+        one (BatchNorm) are refused while it is True.
     :param handle_timeout_termination: B14. False: an episode cut by the env's time limit
         is stored as terminal (no bootstrap), like old gym's ``done``. True: SB3's
         standard, bootstrap through truncation.
@@ -85,21 +129,15 @@ class BlogDQN(DQN):
         numba kernel (``sb3_blogdqn.blogdqn.kernel``) instead of the plain-torch reference
         path; same numbers up to float rounding, tens of times faster. None (auto): the
         kernel wherever it can serve (CPU, the blog's network shape of Linear layers with
-        ReLU, StandardScalerExtractor, KerasAdam), else the reference path with one
-        warning naming the reason. True: the kernel or a ValueError saying why not.
-        False: always the reference path.
+        ReLU, StandardScalerExtractor, KerasAdam, BlogDQN's one-step memory, no gradient
+        clipping), else the reference path with one warning naming the reason. True: the
+        kernel or a ValueError saying why not. False: always the reference path.
     :param on_nonfinite: what a NaN or infinite observation or reward from the env does.
         ``"raise"``: a ``ValueError`` naming the env and the value, before it is stored.
         ``"skip"``: a warning; every transition whose history, next history or reward is
         non-finite is dropped, and a non-finite history is acted on like a short one (B2:
         random action, no ε change). Either way it never reaches the replay memory, the
         scaler or the weights; ``n_rejected_nonfinite`` counts the dropped transitions.
-    :param stats_window_size: episodes averaged for ``rollout/`` logging
-    :param tensorboard_log: tensorboard log folder (None: no tensorboard)
-    :param policy_kwargs: passed to the policy (``net_arch``, ``optimizer_kwargs``...)
-    :param verbose: 0 silent, 1 info, 2 debug
-    :param seed: seed for the pseudo-random generators
-    :param device: torch device (``"auto"``: CUDA if available)
     :param _init_setup_model: whether to build the network on creation
     """
 
@@ -115,41 +153,59 @@ class BlogDQN(DQN):
         buffer_size: int = 2000,
         learning_starts: int = 32,
         batch_size: int = 32,
+        tau: float = 1.0,
         gamma: float = 0.99,
-        history_length: int = 4,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = -1,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
         target_update_interval: int = 100,
-        target_update_on_episode_step: bool = True,
+        exploration_fraction: float | None = None,
         exploration_initial_eps: float = 1.0,
         exploration_final_eps: float = 1e-4,
-        exploration_decisions: int = 1000,
-        exploration_fraction: float | None = None,
-        loss_on_all_actions: bool = True,
-        per_sample_updates: bool = True,
-        handle_timeout_termination: bool = False,
-        act_with_target: bool = False,
-        use_kernel: bool | None = None,
-        on_nonfinite: str = "raise",
+        max_grad_norm: float = math.inf,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
         verbose: int = 0,
         seed: int | None = None,
         device: th.device | str = "auto",
+        history_length: int | None = None,
+        target_update_on_episode_step: bool = True,
+        exploration_decisions: int = 1000,
+        loss_on_all_actions: bool = True,
+        per_sample_updates: bool = True,
+        handle_timeout_termination: bool = False,
+        act_with_target: bool = False,
+        use_kernel: bool | None = None,
+        on_nonfinite: str = "raise",
         _init_setup_model: bool = True,
     ) -> None:
+        replay_buffer_kwargs = dict(replay_buffer_kwargs or {})
         # check_env-style: every problem of the sizes, the spaces and the wrappers, in one error.
         problems = hyperparameter_problems(
             buffer_size, learning_starts, batch_size, target_update_interval, exploration_decisions, gamma,
             exploration_initial_eps, exploration_final_eps, exploration_fraction, on_nonfinite,
         )
+        problems += sb3_argument_problems(
+            tau, gradient_steps, replay_buffer_class, replay_buffer_kwargs, handle_timeout_termination,
+            optimize_memory_usage, n_steps, max_grad_norm,
+        )
         if env is None:
+            history_length = BLOG_HISTORY_LENGTH if history_length is None else history_length
             problems += history_length_problems(history_length)
         else:
             try:
                 env = wrap_blog_env(env, history_length, verbose)
+                history_length = env_history_length(env)
             except SetupError as error:
                 problems += error.problems
+            else:
+                problems += n_step_problems(n_steps, replay_buffer_class, env.num_envs)
         raise_problems(problems)
+        replay_buffer_kwargs["handle_timeout_termination"] = handle_timeout_termination
         super().__init__(
             policy,
             env,  # type: ignore[arg-type]
@@ -157,18 +213,19 @@ class BlogDQN(DQN):
             buffer_size=buffer_size,
             learning_starts=learning_starts,
             batch_size=batch_size,
-            tau=1.0,
+            tau=tau,
             gamma=gamma,
-            train_freq=1,
-            # Replays run inside the step (B11, B13 order), from _on_step(): learn() must not add more.
-            gradient_steps=0,
-            replay_buffer_class=HistoryReplayBuffer,
-            replay_buffer_kwargs=dict(handle_timeout_termination=handle_timeout_termination),
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps,
             target_update_interval=target_update_interval,
             exploration_fraction=exploration_fraction,  # type: ignore[arg-type]
             exploration_initial_eps=exploration_initial_eps,
             exploration_final_eps=exploration_final_eps,
-            max_grad_norm=float("inf"),  # the blog clips neither errors nor gradients (B10)
+            max_grad_norm=max_grad_norm,
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
             policy_kwargs=policy_kwargs,
@@ -191,27 +248,60 @@ class BlogDQN(DQN):
         # The learned agent's state beyond the weights; all of it is saved with the model.
         self.exploration_rate = exploration_initial_eps
         self._n_exploration_decisions = 0  # B8 counts decisions, across learn() calls
-        self._warmup_done = False  # B6 happens once per model
-        self._warmup_timesteps = 0  # env steps the warm-up took (counted in num_timesteps, unseen by callbacks)
+        self._warmup_done = False  # B4: the scaler is fitted once per model, by the first warm-up
         n_envs = self.n_envs if env is not None else 1  # BaseAlgorithm sets n_envs only with an env
         self._episode_steps = np.zeros(n_envs, dtype=np.int64)  # within-episode step index (B2, B13)
         self._n_target_updates = 0
         self.n_rejected_nonfinite = 0  # transitions dropped by on_nonfinite="skip"
-        self._n_stored = 0  # transitions stored by the current env step
-        self._last_dones = np.zeros(n_envs, dtype=bool)
 
         if _init_setup_model:
             self._setup_model()
 
     def _setup_model(self) -> None:
+        # One row per stored transition whatever the number of envs (B2, B5): BlogDQN builds
+        # the memory itself, before SB3's setup (which builds none when one exists).
+        if self.replay_buffer is None:
+            self.replay_buffer = self._make_replay_buffer()
+        replay_buffer_class = self.replay_buffer_class
         super()._setup_model()
+        self.replay_buffer_class = replay_buffer_class  # None stays "BlogDQN's memory" (SB3 names its own default)
         self.policy.act_with_target = self.act_with_target
+        if self.per_sample_updates:
+            raise_problems(batch_of_one_problems(self.policy))
         self._kernel = None
         self._kernel_fallback_reason = self._check_kernel()
 
+    def _make_replay_buffer(self) -> ReplayBuffer:
+        kwargs = dict(self.replay_buffer_kwargs)
+        buffer_class = self.replay_buffer_class
+        if buffer_class is None:
+            buffer_class = HistoryReplayBuffer
+            if self.n_steps > 1:
+                buffer_class = NStepHistoryReplayBuffer
+                kwargs.update(n_steps=self.n_steps, gamma=self.gamma)
+        return buffer_class(
+            self.buffer_size,
+            self.observation_space,
+            self.action_space,
+            device=self.device,
+            n_envs=1,
+            optimize_memory_usage=self.optimize_memory_usage,
+            **kwargs,
+        )
+
+    @property
+    def replays_in_step(self) -> bool:
+        """The blog's schedule (B11, B13): ``train_freq=1``, ``gradient_steps=-1``; else SB3's."""
+        return self.gradient_steps == -1 and self.train_freq == TrainFreq(1, TrainFrequencyUnit.STEP)
+
+    @property
+    def warming_up(self) -> bool:
+        """Whether the next env step is random warm-up play (B6): fewer than ``learning_starts`` stored."""
+        return self.replay_buffer is None or self.replay_buffer.size() < self.learning_starts
+
     def _check_kernel(self) -> str | None:
         """Why the kernel cannot run this model (None: it can); raise or warn as ``use_kernel`` asks."""
-        reason = kernel_unsupported_reason(self.policy, self.device)
+        reason = self._algorithm_kernel_reason() or kernel_unsupported_reason(self.policy, self.device)
         if reason is not None and self.use_kernel is not False:
             if self.use_kernel:
                 raise ValueError(
@@ -225,6 +315,15 @@ class BlogDQN(DQN):
                 stacklevel=3,
             )
         return reason
+
+    def _algorithm_kernel_reason(self) -> str | None:
+        """What of the algorithm's settings (not the policy's) the kernel lacks, or None."""
+        if type(self.replay_buffer) is not HistoryReplayBuffer:
+            return (f"the replay buffer is a {type(self.replay_buffer).__name__}; the kernel samples BlogDQN's "
+                    "HistoryReplayBuffer (B7) with one-step targets (B10) only")
+        if math.isfinite(self.max_grad_norm):
+            return f"max_grad_norm={self.max_grad_norm} clips gradients, which the kernel does not (B10: no clipping)"
+        return None
 
     def _uses_kernel(self) -> bool:
         return self._kernel_fallback_reason is None and self.use_kernel is not False
@@ -267,8 +366,11 @@ class BlogDQN(DQN):
         action_noise: ActionNoise | None = None,
         n_envs: int = 1,
     ) -> tuple[np.ndarray, np.ndarray]:
-        # A history holding NaN/inf (kept only with on_nonfinite="skip") is acted on like a short one.
-        full_history = (self._episode_steps >= self.history_length - 1) & np.isfinite(self._last_obs).all(axis=1)
+        if self.warming_up:
+            full_history = np.zeros(n_envs, dtype=bool)  # B6: random play, no ε change
+        else:
+            # A history holding NaN/inf (kept only with on_nonfinite="skip") is acted on like a short one.
+            full_history = (self._episode_steps >= self.history_length - 1) & np.isfinite(self._last_obs).all(axis=1)
         actions = np.zeros(n_envs, dtype=np.int64)
         greedy = np.zeros(n_envs, dtype=bool)
         for i in range(n_envs):
@@ -281,7 +383,7 @@ class BlogDQN(DQN):
             actions[greedy] = self._greedy_actions(self._last_obs[greedy])  # type: ignore[index]
         return actions, actions
 
-    # ------------------------------------------------------------- storing (B2, B5, B6, B14)
+    # ------------------------------------------------- one env step: store, replay, copy
 
     def _store_transition(
         self,
@@ -291,27 +393,54 @@ class BlogDQN(DQN):
         reward: np.ndarray,
         dones: np.ndarray,
         infos: list[dict[str, Any]],
-        limit: int | None = None,
     ) -> None:
-        """Store the transitions of the envs whose history was full (B2), at most ``limit``."""
+        """
+        SB3's hook after each env step, where the blog's step happens in its order: store the
+        full-history transitions (B2, B5, B14); during the warm-up, only until it is complete
+        (B6), then fit the scaler and start learning episodes from a fresh reset; while
+        learning, one replay per stored transition (B11) and then the target copy (B13).
+        """
+        warming_up = self.warming_up
         # On episode end new_obs[i] is already the next episode's; VecHistory put the
         # terminal history in infos (B5).
         next_observations = [infos[i]["terminal_observation"] if dones[i] else new_obs[i] for i in range(len(dones))]
         finite = self._finite_transitions(next_observations, reward)
-        stored = np.flatnonzero((self._episode_steps >= self.history_length - 1) & finite)[:limit]
+        stored = np.flatnonzero((self._episode_steps >= self.history_length - 1) & finite)
+        if warming_up:
+            stored = stored[: self.learning_starts - replay_buffer.size()]  # B6 stops at the 32nd, mid-episode
         for i in stored:
-            next_obs = next_observations[i]
             replay_buffer.add(
                 self._last_obs[i : i + 1],  # type: ignore[index]
-                next_obs[None],
+                next_observations[i][None],
                 buffer_action[i : i + 1],
                 reward[i : i + 1],
                 dones[i : i + 1],  # B14: a time-limit cut is terminal unless handle_timeout_termination
                 [infos[i]],
             )
-        self._n_stored = len(stored)
         self._last_obs = new_obs
-        self._last_dones = dones
+        if warming_up:
+            self._advance_episode_steps(dones)
+            if not self.warming_up:
+                self._end_warm_up()
+            return
+        if self.replays_in_step and len(stored) > 0:
+            self.train(gradient_steps=len(stored), batch_size=self.batch_size)
+        if self.target_update_on_episode_step and np.any(self._episode_steps % self.target_update_interval == 0):
+            self._update_target()
+        self._advance_episode_steps(dones)
+
+    def _end_warm_up(self) -> None:
+        """
+        B6's end: fit the scaler on the warm-up histories (B4, once per model: a memory
+        refilled after ``load()`` keeps the saved scaler), then start the learning episodes
+        from a fresh reset. The episodes cut here report no end to Monitor or callbacks.
+        """
+        if not self._warmup_done:
+            self.policy.fit_scaler(self.replay_buffer.observations[: self.learning_starts, 0])
+            self._warmup_done = True
+        self._last_obs = self.env.reset()  # type: ignore[assignment,union-attr]
+        self._last_episode_starts = np.ones(self.n_envs, dtype=bool)
+        self._episode_steps[:] = 0
 
     def _finite_transitions(self, next_observations: list[np.ndarray], rewards: np.ndarray) -> np.ndarray:
         """Per env, whether the step's history, next history and reward are finite (``on_nonfinite``)."""
@@ -355,34 +484,6 @@ class BlogDQN(DQN):
         self._episode_steps += 1
         self._episode_steps[dones] = 0
 
-    def _warm_up(self, env: VecEnv, replay_buffer: ReplayBuffer) -> None:
-        """
-        B6: random play (no ε change) until ``learning_starts`` full-history transitions
-        are stored, possibly stopping mid-episode; fit the scaler on their histories
-        (B4); start learning from a fresh reset. Callbacks do not see these steps.
-
-        A model loaded without its replay buffer refills the memory the same way before
-        it learns again (as SB3's DQN replays ``learning_starts`` random steps after
-        ``load()``), keeping its scaler and ε.
-        """
-        first_row = replay_buffer.pos
-        n_stored = 0
-        while n_stored < self.learning_starts:
-            actions = np.array([self.action_space.sample() for _ in range(env.num_envs)])
-            new_obs, rewards, dones, infos = env.step(actions)
-            self.num_timesteps += env.num_envs
-            self._warmup_timesteps += env.num_envs
-            self._store_transition(replay_buffer, actions, new_obs, rewards, dones, infos, self.learning_starts - n_stored)
-            n_stored += self._n_stored
-            self._advance_episode_steps(dones)
-        if not self._warmup_done:  # B4: fitted once, never refitted by a later refill
-            rows = (first_row + np.arange(self.learning_starts)) % replay_buffer.buffer_size
-            self.policy.fit_scaler(replay_buffer.observations[rows, 0])
-            self._warmup_done = True
-        self._last_obs = env.reset()  # type: ignore[assignment]
-        self._last_episode_starts = np.ones(env.num_envs, dtype=bool)
-        self._episode_steps[:] = 0
-
     def collect_rollouts(
         self,
         env: VecEnv,
@@ -393,41 +494,48 @@ class BlogDQN(DQN):
         learning_starts: int = 0,
         log_interval: int | None = None,
     ) -> RolloutReturn:
-        if replay_buffer.size() < self.learning_starts:
-            self._warm_up(env, replay_buffer)
-        return super().collect_rollouts(env, callback, train_freq, replay_buffer, action_noise, learning_starts, log_interval)
-
-    # ------------------------------------------------------------- learning (B10-B13)
+        rollout = super().collect_rollouts(env, callback, train_freq, replay_buffer, action_noise, learning_starts,
+                                           log_interval)
+        if self.replays_in_step:
+            # SB3's loop then runs gradient_steps=-1 replays per collected env step: none are
+            # left, each stored transition had its replay inside its step (B11).
+            return rollout._replace(episode_timesteps=0)
+        return rollout
 
     def _on_step(self) -> None:
-        """After each env step: the step's replays (B11), then the target copy (B13)."""
-        if self._n_stored > 0:
-            self.train(gradient_steps=self._n_stored, batch_size=self.batch_size)
+        """SB3's hook after each env step: the standard-DQN target update (B13 switch) and ε's log."""
         self._n_calls += 1
-        if self.target_update_on_episode_step:
-            copy_target = bool(np.any(self._episode_steps % self.target_update_interval == 0))
-        else:
-            copy_target = self._n_calls % max(self.target_update_interval // self.n_envs, 1) == 0
-        if copy_target:
-            self.q_net_target.load_state_dict(self.q_net.state_dict())
-            self._n_target_updates += 1
+        sb3_period = max(self.target_update_interval // self.n_envs, 1)
+        if not self.target_update_on_episode_step and not self.warming_up and self._n_calls % sb3_period == 0:
+            self._update_target()
         if self.exploration_fraction is not None:
             self.exploration_rate = self.exploration_schedule(self._current_progress_remaining)
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
-        self._advance_episode_steps(self._last_dones)
 
-    def _td_targets(self, observations: th.Tensor, actions: th.Tensor, rewards: th.Tensor,
-                    next_observations: th.Tensor, dones: th.Tensor) -> th.Tensor:
+    def _update_target(self) -> None:
+        """Q̂ ← τ Q + (1 - τ) Q̂: the blog's copy with τ = 1 (B13), SB3's Polyak averaging below."""
+        polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
+        # The scaler's (B4) and BatchNorm's statistics are copied whole, as SB3 copies running statistics.
+        with th.no_grad():
+            for buffer, target_buffer in zip(self.q_net.buffers(), self.q_net_target.buffers(), strict=True):
+                target_buffer.copy_(buffer)
+        self._n_target_updates += 1
+
+    # ------------------------------------------------------------- learning (B10-B12)
+
+    def _td_targets(self, replay: ReplayBufferSamples) -> th.Tensor:
         """
         Regression targets, all from the target network Q̂ (B10): ``r + γ max_a Q̂(s', a)``
         (``r`` when done) for the taken action; with ``loss_on_all_actions`` the other
-        entries are Q̂(s), so untaken actions are pulled toward the target network.
+        entries are Q̂(s), so untaken actions are pulled toward the target network. With
+        n-step returns (``n_steps``), ``r`` is the n-step return and γ the buffer's discount.
         """
-        next_q_values = self.q_net_target(next_observations).max(dim=1, keepdim=True).values
-        td_targets = rewards + (1 - dones) * self.gamma * next_q_values
+        discounts = self.gamma if replay.discounts is None else replay.discounts
+        next_q_values = self.q_net_target(replay.next_observations).max(dim=1, keepdim=True).values
+        td_targets = replay.rewards + (1 - replay.dones) * discounts * next_q_values
         if not self.loss_on_all_actions:
             return td_targets
-        return self.q_net_target(observations).scatter(1, actions.long(), td_targets)
+        return self.q_net_target(replay.observations).scatter(1, replay.actions.long(), td_targets)
 
     def _fit(self, observations: th.Tensor, actions: th.Tensor, targets: th.Tensor) -> float:
         """One Adam step on the MSE to ``targets`` (Keras ``mse``: mean over actions and batch)."""
@@ -437,11 +545,19 @@ class BlogDQN(DQN):
         loss = F.mse_loss(q_values, targets)
         self.policy.optimizer.zero_grad()
         loss.backward()
+        if math.isfinite(self.max_grad_norm):  # the blog clips nothing (B10); SB3's DQN clips at 10
+            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
         self.policy.optimizer.step()
         return loss.item()
 
     def train(self, gradient_steps: int, batch_size: int = 32) -> None:
-        """``gradient_steps`` replays (B7, B10, B11): the fused kernel, else the reference path."""
+        """
+        ``gradient_steps`` replays (B7, B10, B11): the fused kernel, else the reference path.
+        Called inside each env step with the blog's schedule, by SB3's loop with another
+        ``train_freq`` / ``gradient_steps``; never during the warm-up (B6).
+        """
+        if self.warming_up:
+            return
         self._update_learning_rate(self.policy.optimizer)
         if self._uses_kernel():
             # The same minibatches from the same draws of numpy's generator as the reference path.
@@ -462,9 +578,7 @@ class BlogDQN(DQN):
         for _ in range(gradient_steps):
             replay = self.replay_buffer.sample(batch_size)
             with th.no_grad():
-                targets = self._td_targets(
-                    replay.observations, replay.actions, replay.rewards, replay.next_observations, replay.dones
-                )
+                targets = self._td_targets(replay)
             if self.per_sample_updates:
                 # B11: train_on_batch in a loop, each sample its own Adam step.
                 for i in range(batch_size):
@@ -490,7 +604,6 @@ class BlogDQN(DQN):
         result = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
         if env_is_reset:
             self._episode_steps = np.zeros(self.n_envs, dtype=np.int64)
-            self._last_dones = np.zeros(self.n_envs, dtype=bool)
         return result
 
     def learn(
@@ -503,7 +616,7 @@ class BlogDQN(DQN):
         progress_bar: bool = False,
     ) -> SelfBlogDQN:
         try:
-            return super().learn(
+            super().learn(
                 total_timesteps=total_timesteps,
                 callback=callback,
                 log_interval=log_interval,
@@ -517,6 +630,24 @@ class BlogDQN(DQN):
             # loads, and the next learn() starts fresh episodes, so no transition spans the gap.
             self._last_obs = None  # type: ignore[assignment]
             raise
+        if self.warming_up:
+            warnings.warn(self._unfinished_warm_up_message(), stacklevel=2)
+        return self
+
+    def _unfinished_warm_up_message(self) -> str:
+        stored = self.replay_buffer.size()
+        message = (
+            f"learn() ended after {self.num_timesteps} env steps still in the warm-up (B6): {stored} of "
+            f"learning_starts={self.learning_starts} full-history transitions are stored, so nothing was learned yet. "
+        )
+        lengths = [info["l"] for info in self.ep_info_buffer or []]
+        if lengths and max(lengths) < self.history_length:
+            return message + (
+                f"The env's episodes last at most {max(lengths)} steps, fewer than history_length={self.history_length}: "
+                f"a transition is stored only once the history is full (B2), so none ever will be. Use a smaller "
+                "history_length or an env with longer episodes."
+            )
+        return message + "Call learn() again to continue (the warm-up goes on), or lower learning_starts."
 
     def dump_logs(self) -> None:
         self.logger.record("train/n_target_updates", self._n_target_updates)
@@ -554,6 +685,7 @@ class BlogDQN(DQN):
         if env is not None:
             # SB3 checks the env's spaces before building the model: give it the history first
             # (the env's own, if it has one, so that a different length is reported, not hidden).
+            # The model is then built on it with history_length=None: the env's length.
             history = find_vec_wrapper(env, VecHistory) if isinstance(env, VecEnv) else None
             history_length = data["history_length"] if history is None else history.history_length
             try:

@@ -1,7 +1,7 @@
 """The blog's replay memory (rules B5, B7)."""
 
 import numpy as np
-from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
@@ -32,3 +32,11 @@ class HistoryReplayBuffer(ReplayBuffer):
             )
         batch_inds = np.random.choice(size, size=batch_size, replace=False)
         return self._get_samples(batch_inds, env=env)
+
+
+class NStepHistoryReplayBuffer(HistoryReplayBuffer, NStepReplayBuffer):
+    """
+    BlogDQN's memory (B5, B7) with SB3's n-step returns (``n_steps > 1``, one env only):
+    minibatches drawn without replacement, each transition's return summed over the
+    following rows up to the episode's end, as SB3's ``NStepReplayBuffer`` does.
+    """

@@ -26,6 +26,7 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack, VecNormalize
 
 NONFINITE_MODES = ("raise", "skip")
+BLOG_HISTORY_LENGTH = 4  # agent_hist_len (B1)
 
 # The agent's state beyond the weights: a save lacking one of these would be silently
 # re-initialized by SB3's load (it only overwrites the attributes it finds).
@@ -135,12 +136,95 @@ def hyperparameter_problems(
     return problems
 
 
+def sb3_argument_problems(
+    tau: float,
+    gradient_steps: int,
+    replay_buffer_class: type | None,
+    replay_buffer_kwargs: dict[str, Any],
+    handle_timeout_termination: bool,
+    optimize_memory_usage: bool,
+    n_steps: int,
+    max_grad_norm: float,
+) -> list[Problem]:
+    """SB3 DQN's own arguments, where a value cannot work or cannot combine with a B-rule."""
+    from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
+
+    problems = []
+    if not 0.0 < tau <= 1.0:
+        problems.append(Problem(f"tau must be in (0, 1] (1: the blog's copy, B13; below it Polyak averaging), got {tau}."))
+    if not isinstance(gradient_steps, (int, np.integer)) or gradient_steps < -1:
+        problems.append(Problem(
+            f"gradient_steps must be an integer >= -1 (-1: one replay per stored transition, B11), got {gradient_steps!r}."
+        ))
+    if replay_buffer_class is not None and (
+        not (isinstance(replay_buffer_class, type) and issubclass(replay_buffer_class, ReplayBuffer))
+        or issubclass(replay_buffer_class, DictReplayBuffer)
+    ):
+        problems.append(Problem(
+            f"replay_buffer_class must be a subclass of SB3's ReplayBuffer for vector observations, got "
+            f"{replay_buffer_class!r}. Pass None for BlogDQN's memory (B5, B7)."
+        ))
+    saved = replay_buffer_kwargs.get("handle_timeout_termination", handle_timeout_termination)
+    if saved != handle_timeout_termination:
+        problems.append(Problem(
+            f"replay_buffer_kwargs has handle_timeout_termination={saved}, but the argument "
+            f"handle_timeout_termination={handle_timeout_termination} sets it (B14): pass it once, as the argument."
+        ))
+    if optimize_memory_usage:
+        problems.append(Problem(
+            "optimize_memory_usage=True reads each next observation from the following row of the replay buffer, but "
+            "BlogDQN's memory stores transitions one by one as their histories fill (B2, B5), from every env in turn, "
+            "so the following row is another transition. Leave optimize_memory_usage=False (2,000 transitions, B5, "
+            "are small)."
+        ))
+    if not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+        problems.append(Problem(f"n_steps must be an integer >= 1 (1: the blog's one-step targets, B10), got {n_steps!r}."))
+    if not max_grad_norm > 0:
+        problems.append(Problem(f"max_grad_norm must be > 0 (inf: no clipping, as the blog, B10), got {max_grad_norm}."))
+    return problems
+
+
+def n_step_problems(n_steps: int, replay_buffer_class: type | None, n_envs: int) -> list[Problem]:
+    """n-step returns read consecutive rows as consecutive steps: true of BlogDQN's memory with one env only."""
+    from stable_baselines3.common.buffers import NStepReplayBuffer
+
+    n_step_buffer = replay_buffer_class is not None and issubclass(replay_buffer_class, NStepReplayBuffer)
+    if (n_steps > 1 or n_step_buffer) and n_envs > 1:
+        return [Problem(
+            f"n-step returns (n_steps={n_steps}{', an NStepReplayBuffer' if n_step_buffer else ''}) with {n_envs} envs: "
+            "they add up consecutive rows of the memory, but BlogDQN stores the transitions of all envs in one FIFO "
+            "(B5), so consecutive rows belong to different envs. Use one env, or n_steps=1."
+        )]
+    return []
+
+
+def batch_of_one_problems(policy: Any) -> list[Problem]:
+    """Layers that cannot train on the batches of one of B11's per-sample updates."""
+    from torch import nn
+
+    batch_norm = nn.modules.batchnorm._BatchNorm
+    batch_norms = sorted({type(module).__name__ for module in policy.modules() if isinstance(module, batch_norm)})
+    if not batch_norms:
+        return []
+    return [Problem(
+        f"The policy has {', '.join(batch_norms)} layers, which cannot train on batches of one: with "
+        "per_sample_updates=True each replay fits its minibatch one sample at a time (B11). Pass "
+        "per_sample_updates=False (one Adam step per minibatch), or use a network without batch normalization."
+    )]
+
+
 # ----------------------------------------------------------------------- env
 
 
+ENCODED_SPACES = (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+"""Observation spaces SB3's DQN one-hot (or float) encodes, which VecHistory encodes the same way."""
+
+
 def observation_space_problems(observation_space: spaces.Space) -> list[Problem]:
-    """BlogDQN needs flat observations: a 1-D Box of reals."""
+    """BlogDQN needs vector observations: a 1-D Box of reals, or a space SB3 encodes as one (``ENCODED_SPACES``)."""
     if isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 1:
+        return []
+    if isinstance(observation_space, ENCODED_SPACES) and len(observation_space.shape) <= 1:
         return []
     if isinstance(observation_space, spaces.Dict):
         hint = "flatten it with gymnasium.wrappers.FlattenObservation"
@@ -152,9 +236,10 @@ def observation_space_problems(observation_space: spaces.Space) -> list[Problem]
     elif isinstance(observation_space, spaces.Box):
         hint = "flatten it with gymnasium.wrappers.FlattenObservation"
     else:
-        hint = "wrap the env so that it returns a 1-D Box (e.g. one-hot encode a Discrete state)"
+        hint = "wrap the env so that it returns a 1-D Box, a Discrete, a MultiDiscrete or a MultiBinary"
     return [Problem(
-        f"BlogDQN needs a flat Box observation space (a 1-D vector of reals), got {observation_space}: {hint}.",
+        f"BlogDQN needs vector observations, a flat Box (a 1-D vector of reals) or a Discrete, MultiDiscrete or "
+        f"MultiBinary space (encoded as SB3's DQN encodes them), got {observation_space}: {hint}.",
         space=True,
     )]
 
@@ -179,7 +264,7 @@ def find_vec_wrapper(env: VecEnv, wrapper_class: type[VecEnvWrapper]) -> VecEnvW
     return None
 
 
-def vec_wrapper_problems(vec_env: VecEnv, history_length: int) -> list[Problem]:
+def vec_wrapper_problems(vec_env: VecEnv, history_length: int | None) -> list[Problem]:
     """Wrappers that would stack a second history or a second normalization on BlogDQN's (B1, B4)."""
     from sb3_blogdqn.common.wrappers import VecHistory  # the wrapper module uses these checks
 
@@ -193,10 +278,11 @@ def vec_wrapper_problems(vec_env: VecEnv, history_length: int) -> list[Problem]:
                 f"{wrapper_class.__name__} (in an RL Zoo config: drop 'frame_stack' / 'normalize')."
             ))
     history = find_vec_wrapper(vec_env, VecHistory)
-    if history is not None and history.history_length != history_length:
+    if history is not None and history_length is not None and history.history_length != history_length:
         problems.append(Problem(
             f"The env already has a VecHistory of length {history.history_length}, but BlogDQN was "
-            f"given history_length={history_length}. Build the env with the same history_length."
+            f"given history_length={history_length}. Build the env with the same history_length, or leave "
+            "history_length=None to take the env's."
         ))
     return problems
 
@@ -206,8 +292,8 @@ def check_history_length(history_length: Any) -> None:
     raise_problems(history_length_problems(history_length))
 
 
-def check_flat_box(observation_space: spaces.Space) -> None:
-    """Raise a :class:`SpaceError` (a ``TypeError``) naming the fix unless the observations are flat real vectors."""
+def check_vector_observations(observation_space: spaces.Space) -> None:
+    """Raise a :class:`SpaceError` (a ``TypeError``) naming the fix unless the observations are vectors BlogDQN takes."""
     raise_problems(observation_space_problems(observation_space))
 
 

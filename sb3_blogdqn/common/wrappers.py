@@ -4,17 +4,20 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.preprocessing import get_flattened_obs_dim, preprocess_obs
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from sb3_blogdqn.common.checks import (
+    BLOG_HISTORY_LENGTH,
     action_space_problems,
     check_discrete_actions,
-    check_flat_box,
     check_history_length,
+    check_vector_observations,
     find_vec_wrapper,
     history_length_problems,
     observation_space_problems,
@@ -37,14 +40,19 @@ class VecHistory(VecEnvWrapper):
     Unlike ``VecFrameStack`` (zero padding, meant for images) this keeps the history
     flat, so the blog's MLP and StandardScaler see one vector per step.
 
-    :param venv: the vectorized env of raw states (a flat ``Box`` observation space)
+    Discrete, MultiDiscrete and MultiBinary states are encoded first, as SB3's DQN encodes
+    them (``preprocess_obs``: one-hot, concatenated one-hots, floats), so the history and
+    the scaler see the vectors SB3's network would.
+
+    :param venv: the vectorized env of states (a flat ``Box``, or a space in ``checks.ENCODED_SPACES``)
     :param history_length: number of states in the history (the blog's ``agent_hist_len``)
     """
 
-    def __init__(self, venv: VecEnv, history_length: int = 4) -> None:
+    def __init__(self, venv: VecEnv, history_length: int = BLOG_HISTORY_LENGTH) -> None:
         check_history_length(history_length)
-        check_flat_box(venv.observation_space)
-        space = venv.observation_space
+        check_vector_observations(venv.observation_space)
+        self.state_space = venv.observation_space
+        space = encoded_space(venv.observation_space)
         self.history_length = history_length
         self.state_dim = int(space.shape[0])
         observation_space = spaces.Box(
@@ -55,13 +63,20 @@ class VecHistory(VecEnvWrapper):
         super().__init__(venv, observation_space=observation_space)
         self.history = np.zeros((venv.num_envs, history_length, self.state_dim), dtype=space.dtype)
 
+    def _encode(self, states: np.ndarray) -> np.ndarray:
+        if isinstance(self.state_space, spaces.Box):
+            return states
+        # SB3's own encoding, so that it is the one DQN would apply to these states.
+        return preprocess_obs(th.as_tensor(states), self.state_space).reshape(len(states), -1).numpy()
+
     def reset(self) -> np.ndarray:
-        states = self.venv.reset()
+        states = self._encode(self.venv.reset())
         self.history[:] = states[:, None, :]  # B3: pad with the first state
         return self._flat()
 
     def step_wait(self) -> VecEnvStepReturn:
         states, rewards, dones, infos = self.venv.step_wait()
+        states = self._encode(states)
         self.history[:, :-1] = self.history[:, 1:]  # shift in place: cheaper than np.roll, per env step
         self.history[:, -1] = states
         for i in np.flatnonzero(dones):
@@ -70,7 +85,7 @@ class VecHistory(VecEnvWrapper):
             terminal_state = infos[i].get("terminal_observation")
             if terminal_state is not None:
                 terminal_history = self.history[i].copy()
-                terminal_history[-1] = terminal_state
+                terminal_history[-1] = self._encode(np.asarray(terminal_state)[None])[0]
                 infos[i]["terminal_observation"] = terminal_history.reshape(-1)
             self.history[i] = states[i]
         return self._flat(), rewards, dones, infos
@@ -79,17 +94,32 @@ class VecHistory(VecEnvWrapper):
         return self.history.reshape(self.num_envs, -1).copy()
 
 
-def wrap_blog_env(env: gym.Env | VecEnv | str, history_length: int, verbose: int = 0) -> VecEnv:
+def encoded_space(observation_space: spaces.Space) -> spaces.Box:
+    """The Box of the vectors SB3's ``preprocess_obs`` makes of ``observation_space``'s states."""
+    if isinstance(observation_space, spaces.Box):
+        return observation_space
+    size = get_flattened_obs_dim(observation_space)
+    return spaces.Box(low=0.0, high=1.0, shape=(size,), dtype=np.float32)
+
+
+def env_history_length(vec_env: VecEnv) -> int | None:
+    """The ``history_length`` of ``vec_env``'s :class:`VecHistory`, or None when it has none."""
+    history = find_vec_wrapper(vec_env, VecHistory)
+    return None if history is None else history.history_length
+
+
+def wrap_blog_env(env: gym.Env | VecEnv | str, history_length: int | None, verbose: int = 0) -> VecEnv:
     """
     Return ``env`` as a VecEnv ending in a :class:`VecHistory` of ``history_length``.
 
     An env id is built as :func:`make_blog_env` does; a gymnasium env or a VecEnv gets SB3's
     usual ``Monitor``/``DummyVecEnv`` wrapping and then the history, unless it already has
-    one. Envs carrying ``VecFrameStack`` or ``VecNormalize`` are refused: BlogDQN keeps
-    its own history (B1) and its own frozen scaler (B4). All problems found are raised
-    together (``checks.SetupError``; ``checks.SpaceError`` if only the spaces are wrong).
+    one (``history_length=None`` takes its length, else the blog's 4). Envs carrying
+    ``VecFrameStack`` or ``VecNormalize`` are refused: BlogDQN keeps its own history (B1)
+    and its own frozen scaler (B4). All problems found are raised together
+    (``checks.SetupError``; ``checks.SpaceError`` if only the spaces are wrong).
     """
-    problems = history_length_problems(history_length)
+    problems = [] if history_length is None else history_length_problems(history_length)
     if isinstance(env, str):
         env = make_vec_env(env)
     problems += action_space_problems(env.action_space)
@@ -99,14 +129,14 @@ def wrap_blog_env(env: gym.Env | VecEnv | str, history_length: int, verbose: int
         problems += observation_space_problems(vec_env.observation_space)
     raise_problems(problems)
     if find_vec_wrapper(vec_env, VecHistory) is None:
-        return VecHistory(vec_env, history_length)
+        return VecHistory(vec_env, BLOG_HISTORY_LENGTH if history_length is None else history_length)
     return vec_env
 
 
 def make_blog_env(
     env_id: str,
     n_envs: int = 1,
-    history_length: int = 4,
+    history_length: int = BLOG_HISTORY_LENGTH,
     seed: int | None = None,
     env_kwargs: dict[str, Any] | None = None,
     **make_vec_env_kwargs: Any,

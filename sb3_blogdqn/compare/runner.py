@@ -32,13 +32,13 @@ from rl_zoo3.exp_manager import ExperimentManager
 from sb3_contrib import QRDQN
 from stable_baselines3 import DQN
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList, StopTrainingOnMaxEpisodes
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
 from tqdm.auto import tqdm
 
-from sb3_blogdqn import BlogDQN
+from sb3_blogdqn import BlogDQN, StopTrainingOnMaxLearningEpisodes
 from sb3_blogdqn.common.wrappers import make_blog_env
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"blogdqn": BlogDQN, "dqn": DQN, "qrdqn": QRDQN}
@@ -168,8 +168,10 @@ class RunRecorder(BaseCallback):
         self._start = time.perf_counter()
 
     def _on_step(self) -> bool:
+        # The learning episodes (B15): a BlogDQN warm-up's random episodes (B6) are not among them.
+        warm_up = getattr(self.model, "warming_up", False)
         for info in self.locals["infos"]:
-            if "episode" in info:
+            if "episode" in info and not warm_up:
                 self.episodes["return"].append(float(info["episode"]["r"]))
                 self.episodes["length"].append(int(info["episode"]["l"]))
                 self.episodes["timesteps"].append(self.num_timesteps)
@@ -200,7 +202,8 @@ def train_one(spec: dict[str, Any], seed: int, eval_freq: int, n_eval_episodes: 
     recorder = RunRecorder(eval_env, eval_freq, n_eval_episodes)
     callbacks = [recorder]
     if spec["max_episodes"] is not None:
-        callbacks.append(StopTrainingOnMaxEpisodes(spec["max_episodes"]))
+        # BlogDQN's counts learning episodes only (B6); for SB3's algorithms it is SB3's callback.
+        callbacks.append(StopTrainingOnMaxLearningEpisodes(spec["max_episodes"]))
     model.learn(spec["n_timesteps"], callback=CallbackList(callbacks))
     train_seconds = recorder.train_seconds()
     if not recorder.evals["timesteps"] or recorder.evals["timesteps"][-1] != model.num_timesteps:
