@@ -16,9 +16,9 @@ the tests that run DQN (parametrized with it, or naming it in their body), and o
 import inspect
 
 import pytest
-
 import stable_baselines3
 import stable_baselines3.dqn
+
 from sb3_blogdqn import BlogDQN
 
 # test node id (relative to SB3's tests/ folder) -> why BlogDQN does not run it.
@@ -48,7 +48,7 @@ def _runs_dqn(item: pytest.Item) -> bool:
     if callspec is not None:
         algorithm_params = {
             name: value for name, value in callspec.params.items()
-            if isinstance(value, type) and issubclass(value, stable_baselines3.common.base_class.BaseAlgorithm)
+            if (isinstance(value, type) and issubclass(value, stable_baselines3.common.base_class.BaseAlgorithm))
             or isinstance(value, (tuple, list))
         }
         if any(_mentions_blogdqn(value) for value in algorithm_params.values()):

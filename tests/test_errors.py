@@ -53,11 +53,18 @@ def test_dict_observations_are_refused_with_a_pointer_to_flatten():
 def test_warmup_larger_than_buffer():
     with pytest.raises(ValueError, match=r"learning_starts=64.*buffer_size=50"):
         BlogDQN("MlpPolicy", "CartPole-v1", buffer_size=50, learning_starts=64)
+    with pytest.raises(ValueError, match=r"batch_size=64\).*buffer_size=50"):
+        BlogDQN("MlpPolicy", "CartPole-v1", buffer_size=50, batch_size=64)
 
 
-def test_minibatch_larger_than_warmup():
-    with pytest.raises(ValueError, match=r"batch_size=64.*learning_starts=32"):
-        BlogDQN("MlpPolicy", "CartPole-v1", batch_size=64)
+@pytest.mark.parametrize("learning_starts", [0, 10])
+def test_warmup_stores_at_least_one_minibatch(learning_starts):
+    # The first replay draws batch_size distinct transitions (B7): SB3's learning_starts=0 means
+    # "learn as soon as possible", which for BlogDQN is after one minibatch of random play (B6).
+    model = BlogDQN("MlpPolicy", "CartPole-v1", learning_starts=learning_starts, batch_size=16, seed=0)
+    assert model.warmup_size == 16
+    model.learn(80)
+    assert model.policy.scaler.n_samples_seen == 16 and model._n_updates > 0
 
 
 @pytest.mark.parametrize("history_length", [0, -3])

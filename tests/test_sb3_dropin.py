@@ -282,3 +282,30 @@ def test_discrete_multidiscrete_multibinary_states_are_encoded_as_sb3_does(space
     model = BlogDQN("MlpPolicy", SpaceEnv(space), **SMALL)
     model.learn(80)
     assert model.observation_space.shape == (4 * len(encoded),) and not model.warming_up
+
+
+# ------------------------------------------------------------- predict on the unwrapped env
+
+
+def test_evaluate_policy_on_the_unwrapped_env_plays_as_on_the_history_env():
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    model = BlogDQN("MlpPolicy", "CartPole-v1", **SMALL).learn(300)
+    on_histories = evaluate_policy(model, make_blog_env("CartPole-v1", n_envs=2, seed=7), 6,
+                                   deterministic=True, return_episode_rewards=True)
+    on_states = evaluate_policy(model, make_vec_env("CartPole-v1", n_envs=2, seed=7), 6,
+                                deterministic=True, return_episode_rewards=True)
+    assert on_states == on_histories
+
+
+def test_predict_on_a_state_pads_the_history_and_returns_it_as_state():
+    model = BlogDQN("MlpPolicy", "CartPole-v1", history_length=3, **SMALL)
+    first, second = np.arange(4, dtype=np.float32), np.arange(4, 8, dtype=np.float32)
+    action, (padded,) = model.predict(first, deterministic=True)
+    assert np.shape(action) == () and padded.shape == (1, 3, 4)
+    np.testing.assert_array_equal(padded[0], [first, first, first])  # B3
+    action, (shifted,) = model.predict(second, state=(padded,), episode_start=np.array([False]), deterministic=True)
+    np.testing.assert_array_equal(shifted[0], [first, first, second])  # B1: oldest first
+    assert action == model.predict(np.concatenate([first, first, second]), deterministic=True)[0]
+    _, (restarted,) = model.predict(second, state=(shifted,), episode_start=np.array([True]), deterministic=True)
+    np.testing.assert_array_equal(restarted[0], [second, second, second])  # a new episode: padded again (B3)

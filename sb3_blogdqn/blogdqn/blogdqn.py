@@ -12,6 +12,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise
@@ -48,7 +49,7 @@ from sb3_blogdqn.common.checks import (
     saved_env_problems,
     sb3_argument_problems,
 )
-from sb3_blogdqn.common.wrappers import VecHistory, env_history_length, wrap_blog_env
+from sb3_blogdqn.common.wrappers import VecHistory, encode_states, env_history, wrap_blog_env
 
 SelfBlogDQN = TypeVar("SelfBlogDQN", bound="BlogDQN")
 
@@ -71,7 +72,8 @@ class BlogDQN(DQN):
     :param buffer_size: replay memory capacity, FIFO (B5; blog ``memory_size`` 2000)
     :param learning_starts: full-history transitions stored by random play before
         learning; the scaler is fitted on them (B4, B6; blog ``replay_start_size`` 32).
-        SB3's DQN counts env steps here; BlogDQN counts stored transitions (B2 steps store none).
+        SB3's DQN counts env steps here; BlogDQN counts stored transitions (B2 steps store
+        none), and at least ``batch_size`` of them, which the first replay draws (B7).
     :param batch_size: transitions per replay, drawn without replacement (B7; ``mb_size`` 32)
     :param tau: the target update's coefficient: 1 copies Q into Q̂ (B13, the blog), below 1
         is SB3's Polyak averaging ``Q̂ ← τ Q + (1 - τ) Q̂`` at the same moments
@@ -199,7 +201,10 @@ class BlogDQN(DQN):
         else:
             try:
                 env = wrap_blog_env(env, history_length, verbose)
-                history_length = env_history_length(env)
+                history = env_history(env)
+                history_length = history.history_length
+                # The states the history is made of, for predict() on the unwrapped env's states.
+                self.state_space = history.state_space
             except SetupError as error:
                 problems += error.problems
             else:
@@ -295,9 +300,14 @@ class BlogDQN(DQN):
         return self.gradient_steps == -1 and self.train_freq == TrainFreq(1, TrainFrequencyUnit.STEP)
 
     @property
+    def warmup_size(self) -> int:
+        """Transitions the warm-up stores (B6): ``learning_starts``, and at least one minibatch (B7)."""
+        return max(self.learning_starts, self.batch_size)
+
+    @property
     def warming_up(self) -> bool:
-        """Whether the next env step is random warm-up play (B6): fewer than ``learning_starts`` stored."""
-        return self.replay_buffer is None or self.replay_buffer.size() < self.learning_starts
+        """Whether the next env step is random warm-up play (B6): fewer than ``warmup_size`` stored."""
+        return self.replay_buffer is None or self.replay_buffer.size() < self.warmup_size
 
     def _check_kernel(self) -> str | None:
         """Why the kernel cannot run this model (None: it can); raise or warn as ``use_kernel`` asks."""
@@ -407,7 +417,7 @@ class BlogDQN(DQN):
         finite = self._finite_transitions(next_observations, reward)
         stored = np.flatnonzero((self._episode_steps >= self.history_length - 1) & finite)
         if warming_up:
-            stored = stored[: self.learning_starts - replay_buffer.size()]  # B6 stops at the 32nd, mid-episode
+            stored = stored[: self.warmup_size - replay_buffer.size()]  # B6 stops at the 32nd, mid-episode
         for i in stored:
             replay_buffer.add(
                 self._last_obs[i : i + 1],  # type: ignore[index]
@@ -436,7 +446,7 @@ class BlogDQN(DQN):
         from a fresh reset. The episodes cut here report no end to Monitor or callbacks.
         """
         if not self._warmup_done:
-            self.policy.fit_scaler(self.replay_buffer.observations[: self.learning_starts, 0])
+            self.policy.fit_scaler(self.replay_buffer.observations[: self.warmup_size, 0])
             self._warmup_done = True
         self._last_obs = self.env.reset()  # type: ignore[assignment,union-attr]
         self._last_episode_starts = np.ones(self.n_envs, dtype=bool)
@@ -638,7 +648,7 @@ class BlogDQN(DQN):
         stored = self.replay_buffer.size()
         message = (
             f"learn() ended after {self.num_timesteps} env steps still in the warm-up (B6): {stored} of "
-            f"learning_starts={self.learning_starts} full-history transitions are stored, so nothing was learned yet. "
+            f"{self.warmup_size} full-history transitions are stored, so nothing was learned yet. "
         )
         lengths = [info["l"] for info in self.ep_info_buffer or []]
         if lengths and max(lengths) < self.history_length:
@@ -659,6 +669,45 @@ class BlogDQN(DQN):
                 for i, value in enumerate(values.tolist()):
                     self.logger.record(f"scaler/{name}_{i}", value, exclude="stdout")
         super().dump_logs()
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """
+        SB3's ``predict`` (DQN's, with ε when not deterministic) on histories, as the env of
+        :func:`make_blog_env` returns them, or on states of the unwrapped env: then the
+        history travels in ``state`` the way recurrent policies keep theirs, padded with the
+        state at an episode start (``state=None`` or ``episode_start``, B3) and shifted by one
+        state per call (B1). ``evaluate_policy`` threads both, so it runs on unwrapped envs too.
+        """
+        if not self._holds_states(observation):
+            return super().predict(observation, state, episode_start, deterministic)  # type: ignore[arg-type]
+        state_space = self.state_space
+        vectorized = np.shape(observation) != state_space.shape
+        states = encode_states(np.asarray(observation).reshape(-1, *state_space.shape), state_space)
+        history = np.repeat(states[:, None], self.history_length, axis=1)
+        if state is not None:
+            history[:, :-1] = np.asarray(state[0])[:, 1:]
+            if episode_start is not None:
+                starts = np.asarray(episode_start, dtype=bool).reshape(-1)
+                history[starts] = states[starts, None]
+        histories = history.reshape(len(states), -1).astype(self.observation_space.dtype, copy=False)
+        actions, _ = super().predict(histories if vectorized else histories[0], None, None, deterministic)
+        return actions, (history,)
+
+    def _holds_states(self, observation: Any) -> bool:
+        """Whether ``observation`` is one state or a batch of states of the unwrapped env, not histories."""
+        state_space = getattr(self, "state_space", None)  # None: a model saved before it was recorded
+        if state_space is None or self.history_length == 1 or isinstance(observation, dict):
+            return False
+        if not isinstance(state_space, spaces.Box) and np.asarray(observation).dtype.kind == "f":
+            return False  # encoded histories are floats, Discrete-like states integers
+        shape = np.shape(observation)
+        return shape in (state_space.shape, shape[:1] + state_space.shape)
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         super().set_env(wrap_blog_env(env, self.history_length, self.verbose), force_reset=force_reset)

@@ -29,7 +29,8 @@ class StandardScalerExtractor(BaseFeaturesExtractor):
         super().__init__(observation_space, features_dim=n_features)
         self.register_buffer("mean", th.zeros(n_features))
         self.register_buffer("scale", th.ones(n_features))
-        self.register_buffer("n_samples_seen", th.zeros((), dtype=th.long))
+        # A float, like every other parameter and buffer: SB3's tools treat a state_dict as floats.
+        self.register_buffer("n_samples_seen", th.zeros(()))
 
     @property
     def fitted(self) -> bool:

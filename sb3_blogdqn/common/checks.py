@@ -108,17 +108,11 @@ def hyperparameter_problems(
                         ("exploration_decisions", exploration_decisions)):
         if value < 1:
             problems.append(Problem(f"{name} must be >= 1, got {value}."))
-    if learning_starts > buffer_size:
+    if max(learning_starts, batch_size) > buffer_size:
         problems.append(Problem(
-            f"learning_starts={learning_starts} (the warm-up, B6) exceeds buffer_size={buffer_size}: the warm-up "
-            "transitions must all fit in the replay memory, since the scaler is fitted on them. Lower "
-            "learning_starts or raise buffer_size."
-        ))
-    if batch_size > learning_starts:
-        problems.append(Problem(
-            f"batch_size={batch_size} exceeds learning_starts={learning_starts}: the first replay draws "
-            "batch_size distinct transitions (B7) from the warm-up. Raise learning_starts to at least "
-            "batch_size or lower batch_size."
+            f"The warm-up (B6) of max(learning_starts={learning_starts}, batch_size={batch_size}) transitions exceeds "
+            f"buffer_size={buffer_size}: they must all fit in the replay memory, since the scaler is fitted on them "
+            "and the first replay draws batch_size distinct ones (B7). Lower them or raise buffer_size."
         ))
     if not 0.0 <= gamma <= 1.0:
         problems.append(Problem(f"gamma must be in [0, 1] (the blog uses 0.99), got {gamma}."))

@@ -64,10 +64,7 @@ class VecHistory(VecEnvWrapper):
         self.history = np.zeros((venv.num_envs, history_length, self.state_dim), dtype=space.dtype)
 
     def _encode(self, states: np.ndarray) -> np.ndarray:
-        if isinstance(self.state_space, spaces.Box):
-            return states
-        # SB3's own encoding, so that it is the one DQN would apply to these states.
-        return preprocess_obs(th.as_tensor(states), self.state_space).reshape(len(states), -1).numpy()
+        return encode_states(states, self.state_space)
 
     def reset(self) -> np.ndarray:
         states = self._encode(self.venv.reset())
@@ -94,6 +91,16 @@ class VecHistory(VecEnvWrapper):
         return self.history.reshape(self.num_envs, -1).copy()
 
 
+def encode_states(states: np.ndarray, state_space: spaces.Space) -> np.ndarray:
+    """
+    A batch of states as the vectors SB3's DQN feeds its network, one row each: Box states
+    unchanged, the others encoded by SB3's own ``preprocess_obs`` (one-hot, floats).
+    """
+    if isinstance(state_space, spaces.Box):
+        return states
+    return preprocess_obs(th.as_tensor(states), state_space).reshape(len(states), -1).numpy()
+
+
 def encoded_space(observation_space: spaces.Space) -> spaces.Box:
     """The Box of the vectors SB3's ``preprocess_obs`` makes of ``observation_space``'s states."""
     if isinstance(observation_space, spaces.Box):
@@ -102,10 +109,9 @@ def encoded_space(observation_space: spaces.Space) -> spaces.Box:
     return spaces.Box(low=0.0, high=1.0, shape=(size,), dtype=np.float32)
 
 
-def env_history_length(vec_env: VecEnv) -> int | None:
-    """The ``history_length`` of ``vec_env``'s :class:`VecHistory`, or None when it has none."""
-    history = find_vec_wrapper(vec_env, VecHistory)
-    return None if history is None else history.history_length
+def env_history(vec_env: VecEnv) -> VecHistory | None:
+    """``vec_env``'s :class:`VecHistory`, or None when it has none."""
+    return find_vec_wrapper(vec_env, VecHistory)  # type: ignore[return-value]
 
 
 def wrap_blog_env(env: gym.Env | VecEnv | str, history_length: int | None, verbose: int = 0) -> VecEnv:
