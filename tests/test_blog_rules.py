@@ -816,12 +816,15 @@ def test_b13_switch_target_update_every_n_env_steps():
 # ----------------------------------------------------------------------------- B14 time limits
 
 
-@pytest.mark.parametrize("handle_timeout_termination", [False, True])
-def test_b14_time_limit_truncation_stored_as_done(handle_timeout_termination):
+@pytest.mark.parametrize("switch", [{}, dict(handle_timeout_termination=False), dict(handle_timeout_termination=True),
+                                    dict(replay_buffer_kwargs=dict(handle_timeout_termination=True))])
+def test_b14_time_limit_truncation_stored_as_done(switch):
+    handle_timeout_termination = switch.get("handle_timeout_termination") or "replay_buffer_kwargs" in switch
     truncated = TimeLimit(CounterEnv(terminate_at=None), max_episode_steps=10)
     terminated = CounterEnv(terminate_at=10)
     for env, cut_by_time_limit in ((truncated, True), (terminated, False)):
-        model = BlogDQN("MlpPolicy", env, handle_timeout_termination=handle_timeout_termination, **SMALL)
+        model = BlogDQN("MlpPolicy", env, **switch, **SMALL)
+        assert model.handle_timeout_termination == handle_timeout_termination
         model.learn(10**6, callback=StopAfter(22))
         size = model.replay_buffer.size()
         replay = model.replay_buffer.sample(size)  # all of them

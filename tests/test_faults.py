@@ -345,10 +345,10 @@ def test_nonfinite_values_skipped_with_a_warning(what):
 def test_construction_lists_all_problems_at_once():
     env = VecNormalize(VecFrameStack(DummyVecEnv([lambda: gym.make("CartPole-v1")]), 2))
     with pytest.raises(SetupError) as info:
-        BlogDQN("MlpPolicy", env, buffer_size=10, learning_starts=20, batch_size=32, gamma=1.5)
+        BlogDQN("MlpPolicy", env, buffer_size=10, learning_starts=20, batch_size=32, gamma=1.5, tau=2.0)
     message = str(info.value)
     assert "(5 problems)" in message
-    for fragment in ("learning_starts=20 (the warm-up, B6) exceeds buffer_size=10", "batch_size=32 exceeds learning_starts=20",
+    for fragment in ("max(learning_starts=20, batch_size=32) transitions exceeds buffer_size=10", "tau must be in (0, 1]",
                      "gamma must be in [0, 1]", "wrapped in VecFrameStack", "wrapped in VecNormalize"):
         assert fragment in message
     assert not isinstance(info.value, TypeError)

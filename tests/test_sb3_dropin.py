@@ -242,7 +242,8 @@ def test_a_custom_replay_buffer_class_gets_one_row_per_transition():
 def test_arguments_that_cannot_combine_with_a_b_rule_are_listed_together():
     with pytest.raises(SetupError) as error:
         BlogDQN("MlpPolicy", "CartPole-v1", optimize_memory_usage=True, tau=0.0, gradient_steps=-2, n_steps=0,
-                max_grad_norm=0.0, replay_buffer_kwargs=dict(handle_timeout_termination=True))
+                max_grad_norm=0.0, handle_timeout_termination=False,
+                replay_buffer_kwargs=dict(handle_timeout_termination=True))
     message = str(error.value)
     assert "(6 problems)" in message
     for fragment in ("optimize_memory_usage=True", "tau must be in (0, 1]", "gradient_steps must be",

@@ -82,8 +82,9 @@ class BlogDQN(DQN):
         (B11), one replay per stored transition, run inside its env step before the
         target copy (B13). Anything else is SB3's schedule: ``gradient_steps`` replays after
         every ``train_freq`` env steps (or ``(n, "episode")``), after that step's target update.
-    :param gradient_steps: replays per ``train_freq``; -1 (default): one per transition,
-        as SB3's -1 means "as many as env steps", counting only stored ones (B2)
+    :param gradient_steps: replays per ``train_freq``; -1 (default) as in SB3, as many as
+        transitions: with ``train_freq=1``, one per stored transition (the B2 steps store
+        none), otherwise one per env step of each env collected in the rollout
     :param replay_buffer_class: None: BlogDQN's memory, :class:`HistoryReplayBuffer` (B5,
         B7), or its n-step variant when ``n_steps > 1``. Any SB3 ``ReplayBuffer`` subclass
         is accepted; BlogDQN builds every buffer with one row per stored transition
@@ -124,7 +125,8 @@ class BlogDQN(DQN):
         one (BatchNorm) are refused while it is True.
     :param handle_timeout_termination: B14. False: an episode cut by the env's time limit
         is stored as terminal (no bootstrap), like old gym's ``done``. True: SB3's
-        standard, bootstrap through truncation.
+        standard, bootstrap through truncation. None (default): the value given in
+        ``replay_buffer_kwargs`` (SB3's place for it), else False.
     :param act_with_target: B16. ``predict()`` acts with the target network, as the blog's
         ``run()``; off by default so that callbacks evaluate the online network.
     :param use_kernel: run the replays (B10-B12) and the greedy actions (B9) in the fused
@@ -179,7 +181,7 @@ class BlogDQN(DQN):
         exploration_decisions: int = 1000,
         loss_on_all_actions: bool = True,
         per_sample_updates: bool = True,
-        handle_timeout_termination: bool = False,
+        handle_timeout_termination: bool | None = None,
         act_with_target: bool = False,
         use_kernel: bool | None = None,
         on_nonfinite: str = "raise",
@@ -210,6 +212,8 @@ class BlogDQN(DQN):
             else:
                 problems += n_step_problems(n_steps, replay_buffer_class, env.num_envs)
         raise_problems(problems)
+        if handle_timeout_termination is None:  # SB3's way to set it, else the blog's B14
+            handle_timeout_termination = replay_buffer_kwargs.get("handle_timeout_termination", False)
         replay_buffer_kwargs["handle_timeout_termination"] = handle_timeout_termination
         super().__init__(
             policy,

@@ -67,8 +67,8 @@ class SetupError(ValueError):
         super().__init__("\n".join(lines))
 
 
-class SpaceError(SetupError, TypeError):
-    """Only the env's observation or action space is wrong."""
+class SpaceError(SetupError, TypeError, AssertionError):
+    """Only the env's observation or action space is wrong (an ``AssertionError`` too, as SB3 signals it)."""
 
 
 def raise_problems(problems: Sequence[Problem], subject: str = "BlogDQN cannot run with this setup") -> None:
@@ -135,7 +135,7 @@ def sb3_argument_problems(
     gradient_steps: int,
     replay_buffer_class: type | None,
     replay_buffer_kwargs: dict[str, Any],
-    handle_timeout_termination: bool,
+    handle_timeout_termination: bool | None,
     optimize_memory_usage: bool,
     n_steps: int,
     max_grad_norm: float,
@@ -158,11 +158,11 @@ def sb3_argument_problems(
             f"replay_buffer_class must be a subclass of SB3's ReplayBuffer for vector observations, got "
             f"{replay_buffer_class!r}. Pass None for BlogDQN's memory (B5, B7)."
         ))
-    saved = replay_buffer_kwargs.get("handle_timeout_termination", handle_timeout_termination)
-    if saved != handle_timeout_termination:
+    in_kwargs = replay_buffer_kwargs.get("handle_timeout_termination", handle_timeout_termination)
+    if handle_timeout_termination is not None and in_kwargs != handle_timeout_termination:
         problems.append(Problem(
-            f"replay_buffer_kwargs has handle_timeout_termination={saved}, but the argument "
-            f"handle_timeout_termination={handle_timeout_termination} sets it (B14): pass it once, as the argument."
+            f"replay_buffer_kwargs has handle_timeout_termination={in_kwargs}, but the argument "
+            f"handle_timeout_termination={handle_timeout_termination} contradicts it (B14): pass it once."
         ))
     if optimize_memory_usage:
         problems.append(Problem(
@@ -218,8 +218,10 @@ def observation_space_problems(observation_space: spaces.Space) -> list[Problem]
     """BlogDQN needs vector observations: a 1-D Box of reals, or a space SB3 encodes as one (``ENCODED_SPACES``)."""
     if isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 1:
         return []
-    if isinstance(observation_space, ENCODED_SPACES) and len(observation_space.shape) <= 1:
-        return []
+    if isinstance(observation_space, ENCODED_SPACES) and (
+        len(observation_space.shape) <= 1 or isinstance(observation_space, spaces.MultiBinary)
+    ):
+        return []  # SB3 flattens a MultiBinary of any shape
     if isinstance(observation_space, spaces.Dict):
         hint = "flatten it with gymnasium.wrappers.FlattenObservation"
     elif isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 3:
@@ -365,7 +367,7 @@ def saved_model_problems(data: dict[str, Any] | None, params: dict[str, Any]) ->
             "the Adam state): loading would silently re-initialize them."
         ))
     n_seen = params.get("policy", {}).get("q_net.features_extractor.n_samples_seen")
-    if data.get("_warmup_done") and n_seen is not None and int(n_seen) == 0:
+    if data.get("_warmup_done") and n_seen is not None and float(n_seen) == 0:
         problems.append(Problem("its warm-up is done but its StandardScaler was never fitted (B4): the file is inconsistent."))
     return problems
 
