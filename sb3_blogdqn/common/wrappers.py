@@ -303,7 +303,7 @@ def _called_by_vec_normalize_around(scaler: VecStandardScaler) -> bool:
     constructor calls nothing of ours), but its ``reset()`` calls ours before any step.
     Only ``reset()`` looks, so stepping pays nothing for this check.
     """
-    frame = sys._getframe(2)
+    frame = sys._getframe(1).f_back  # the caller of reset()
     while frame is not None:
         caller = frame.f_locals.get("self")
         if isinstance(caller, VecNormalize) and find_vec_wrapper(caller.venv, VecStandardScaler) is scaler:
@@ -318,8 +318,8 @@ def wrap_blog_env(env: gym.Env | VecEnv | str, history_length: int, verbose: int
 
     An env id is built as :func:`make_blog_env` does; a gymnasium env or a VecEnv gets SB3's
     usual ``Monitor``/``DummyVecEnv`` wrapping and then the history, unless it already has
-    one. Envs carrying ``VecFrameStack`` or ``VecNormalize`` are refused: BlogDQN keeps
-    its own history (B1) and its own frozen scaler (B4). All problems found are raised
+    one. Envs carrying ``VecFrameStack``, ``VecNormalize`` or ``VecStandardScaler`` are refused:
+    BlogDQN keeps its own history (B1) and its own frozen scaler (B4). All problems found are raised
     together (``checks.SetupError``; ``checks.SpaceError`` if only the spaces are wrong).
     """
     problems = history_length_problems(history_length)
