@@ -10,7 +10,7 @@ from sb3_blogdqn.blogdqn import (
 from sb3_blogdqn.common.checkpoints import load_checkpoint, resume_from_checkpoint
 from sb3_blogdqn.common.checks import SetupError, SpaceError
 from sb3_blogdqn.common.optim import KerasAdam
-from sb3_blogdqn.common.wrappers import VecHistory, make_blog_env
+from sb3_blogdqn.common.wrappers import VecHistory, VecStandardScaler, make_blog_env
 
 __version__ = "0.1.0"
 
@@ -24,6 +24,7 @@ __all__ = [
     "StandardScalerExtractor",
     "StopTrainingOnMaxLearningEpisodes",
     "VecHistory",
+    "VecStandardScaler",
     "load_checkpoint",
     "make_blog_env",
     "resume_from_checkpoint",

@@ -21,4 +21,6 @@ stage $RUN --env Acrobot-v1 --configs blogdqn dqn-zoo qrdqn-zoo --seeds 5 --eval
 stage $RUN --env CartPole-v1 --configs blogdqn --ablate --seeds 5 --out cartpole
 stage $RUN --env Acrobot-v1 --configs dqn-bloglike --seeds 5 --eval-freq 5000 --out acrobot
 stage $RUN --env CartPole-v1 --configs dqn-bloglike --seeds 10 --out cartpole
+# Stock DQN on the blog's inputs (history + frozen scaler, issue 13): inputs vs updates.
+stage $RUN --env CartPole-v1 --configs dqn-bloglike-inputs --seeds 5 --out cartpole
 echo "== $(date -u +%T) done"

@@ -11,6 +11,7 @@ from stable_baselines3.dqn.policies import DQNPolicy
 from torch import nn
 
 from sb3_blogdqn.common.optim import KerasAdam
+from sb3_blogdqn.common.scaling import fit_standard_scaler, standardize
 
 
 class StandardScalerExtractor(BaseFeaturesExtractor):
@@ -19,7 +20,8 @@ class StandardScalerExtractor(BaseFeaturesExtractor):
 
     ``(x - mean) / scale`` with the population standard deviation as ``scale`` and, as
     scikit-learn does, a scale below ``10 * float64 eps`` replaced by 1 so constant
-    features pass through centred instead of becoming NaN. Until :meth:`fit` is called
+    features pass through centred instead of becoming NaN (``common.scaling``, shared with
+    the ``VecStandardScaler`` wrapper for other algorithms). Until :meth:`fit` is called
     it is the identity. The statistics are buffers, so they are part of the policy's
     ``state_dict`` and travel inside the model's zip; the replay memory keeps raw values.
     """
@@ -37,27 +39,14 @@ class StandardScalerExtractor(BaseFeaturesExtractor):
         return bool(self.n_samples_seen > 0)
 
     def fit(self, observations: np.ndarray) -> None:
-        """Fit once on the warm-up histories (a 2-D array, one history per row)."""
-        observations = np.asarray(observations, dtype=np.float64).reshape(len(observations), -1)
-        if len(observations) == 0:
-            raise ValueError("Cannot fit the StandardScaler on zero observations.")
-        bad_rows = np.flatnonzero(~np.isfinite(observations).all(axis=1))
-        if len(bad_rows) > 0:
-            raise ValueError(
-                f"The env returned non-finite observations (NaN or inf) in {len(bad_rows)} of the "
-                f"{len(observations)} warm-up histories used to fit the StandardScaler (B4), e.g. row "
-                f"{bad_rows[0]}: {observations[bad_rows[0]]}. Fix the env, or clip its observations "
-                "with a wrapper (gymnasium.wrappers.ClipObservation / TransformObservation)."
-            )
-        mean = observations.mean(axis=0)
-        scale = observations.std(axis=0)
-        scale[scale < 10 * np.finfo(np.float64).eps] = 1.0
+        """Fit once on the warm-up histories (a 2-D array, one history per row), B4."""
+        mean, scale = fit_standard_scaler(observations)
         self.mean.copy_(th.as_tensor(mean, dtype=self.mean.dtype))
         self.scale.copy_(th.as_tensor(scale, dtype=self.scale.dtype))
         self.n_samples_seen.fill_(len(observations))
 
     def forward(self, observations: th.Tensor) -> th.Tensor:
-        return (observations.flatten(1) - self.mean) / self.scale
+        return standardize(observations.flatten(1), self.mean, self.scale)
 
 
 class BlogDQNPolicy(DQNPolicy):

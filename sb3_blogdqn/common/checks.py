@@ -262,7 +262,7 @@ def find_vec_wrapper(env: VecEnv, wrapper_class: type[VecEnvWrapper]) -> VecEnvW
 
 def vec_wrapper_problems(vec_env: VecEnv, history_length: int | None) -> list[Problem]:
     """Wrappers that would stack a second history or a second normalization on BlogDQN's (B1, B4)."""
-    from sb3_blogdqn.common.wrappers import VecHistory  # the wrapper module uses these checks
+    from sb3_blogdqn.common.wrappers import VecHistory, VecStandardScaler  # the wrapper module uses these checks
 
     problems = []
     for wrapper_class, own in ((VecFrameStack, "its own observation history (history_length)"),
@@ -273,6 +273,13 @@ def vec_wrapper_problems(vec_env: VecEnv, history_length: int | None) -> list[Pr
                 "would break the replay buffer's next observations or normalize twice. Remove the "
                 f"{wrapper_class.__name__} (in an RL Zoo config: drop 'frame_stack' / 'normalize')."
             ))
+    if find_vec_wrapper(vec_env, VecStandardScaler) is not None:
+        problems.append(Problem(
+            "The env is wrapped in VecStandardScaler, but BlogDQN fits its own StandardScaler on its warm-up and "
+            "keeps it in the model (B4): the inputs would be standardized twice. Remove the VecStandardScaler "
+            "(make_blog_env without scaler=..., or drop it from the RL Zoo config's vec_env_wrapper); it is "
+            "meant for the other SB3 algorithms."
+        ))
     history = find_vec_wrapper(vec_env, VecHistory)
     if history is not None and history_length is not None and history.history_length != history_length:
         problems.append(Problem(

@@ -1,5 +1,10 @@
-"""The observation history (rules B1-B3) and the env checks BlogDQN relies on."""
+"""The blog's input pipeline as VecEnv wrappers: the observation history (B1-B3) and the frozen StandardScaler (B4)."""
 
+import copy
+import inspect
+import os
+import pickle
+import sys
 from typing import Any
 
 import gymnasium as gym
@@ -9,11 +14,13 @@ from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim, preprocess_obs
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from sb3_blogdqn.common.checks import (
     BLOG_HISTORY_LENGTH,
+    Problem,
+    SetupError,
     action_space_problems,
     check_discrete_actions,
     check_history_length,
@@ -24,6 +31,7 @@ from sb3_blogdqn.common.checks import (
     raise_problems,
     vec_wrapper_problems,
 )
+from sb3_blogdqn.common.scaling import fit_standard_scaler, standardize
 
 
 class VecHistory(VecEnvWrapper):
@@ -114,6 +122,231 @@ def env_history(vec_env: VecEnv) -> VecHistory | None:
     return find_vec_wrapper(vec_env, VecHistory)  # type: ignore[return-value]
 
 
+class VecStandardScaler(VecEnvWrapper):
+    """
+    The blog's StandardScaler (B4) for any SB3 algorithm: fitted once, then frozen.
+
+    At construction it resets ``venv`` and plays uniformly random actions until it has
+    ``n_fit_samples`` observations (or takes the given ``observations`` instead), fits the
+    per-feature mean and population standard deviation on them (a standard deviation below
+    ``10 * float64 eps`` becomes 1, exactly as BlogDQN's ``StandardScalerExtractor``: both
+    call ``common.scaling``), and from then on returns every observation as
+    ``(x - mean) / scale``: those of ``reset``, ``step`` and the ``terminal_observation``
+    of ``infos``. The statistics never change again, so an off-policy replay buffer holds
+    observations standardized one way (``VecNormalize``'s running statistics keep moving).
+
+    Fitting happens in the constructor, not at the first ``reset()``, so the wrapper has its
+    statistics (to ``save``, or to give an evaluation env) as soon as it exists. The fitting
+    play is not part of anyone's episode: it is never returned, the wrapper must be reset
+    before it is stepped (SB3 algorithms reset the env when ``learn()`` starts), and that
+    reset starts fresh episodes. Its actions come from a copy of the action space, so the
+    play follows the env's seeding without drawing from the agent's action-space generator.
+    The fitting episodes do pass through ``Monitor`` (its CSV lists them, as any warm-up).
+
+    Save and load the statistics as with ``VecNormalize``: ``scaler.save(path)`` and
+    ``VecStandardScaler.load(path, venv)``. It refuses to stack with ``VecNormalize`` in
+    either order (two normalizations of one input), and BlogDQN refuses it (it has its own
+    scaler, B4).
+
+    :param venv: the vectorized env, with a ``Box`` observation space (standardized per element)
+    :param n_fit_samples: observations to fit on (the blog: 32 histories, its warm-up's,
+        B6); 0 builds an unfitted wrapper, to be fitted with :meth:`fit` or replaced by :meth:`load`
+    :param skip_episode_start: observations at the start of every episode that are played
+        through but not fitted on. Over a ``VecHistory`` of length ``h`` the blog uses
+        ``h - 1``: its warm-up stores no padded history (B2, B6)
+    :param observations: fit on these (one observation per row) instead of playing
+    """
+
+    def __init__(
+        self,
+        venv: VecEnv,
+        n_fit_samples: int = 32,
+        skip_episode_start: int = 0,
+        observations: np.ndarray | None = None,
+    ) -> None:
+        problems = self._stacking_problems(venv)
+        if n_fit_samples < 0 or skip_episode_start < 0:
+            problems.append(Problem(
+                f"n_fit_samples and skip_episode_start must be >= 0, got {n_fit_samples} and {skip_episode_start}."
+            ))
+        space = venv.observation_space
+        if not isinstance(space, spaces.Box):
+            problems.append(Problem(
+                f"it standardizes Box observations, got {space}: flatten a Dict space with "
+                "gymnasium.wrappers.FlattenObservation first.",
+                space=True,
+            ))
+        raise_problems(problems, "VecStandardScaler cannot wrap this env")
+        dtype = space.dtype if np.issubdtype(space.dtype, np.floating) else np.float32
+        super().__init__(venv, observation_space=spaces.Box(-np.inf, np.inf, space.shape, dtype))
+        self.n_fit_samples = n_fit_samples
+        self.skip_episode_start = skip_episode_start
+        self.mean: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
+        self.n_samples_seen = 0
+        self._needs_reset = False
+        if observations is not None:
+            self.fit(observations)
+        elif n_fit_samples > 0:
+            self.fit(self._random_play())
+            self._needs_reset = True  # the venv is mid-episode in the fitting play
+
+    @property
+    def fitted(self) -> bool:
+        return self.n_samples_seen > 0
+
+    def fit(self, observations: np.ndarray) -> None:
+        """Fit on ``observations`` (one per row), once: the statistics are frozen afterwards (B4)."""
+        if self.fitted:
+            raise SetupError(
+                [Problem(f"it was already fitted on {self.n_samples_seen} observations, and B4's scaler is frozen "
+                         "once fitted. Build a new VecStandardScaler to fit other data.")],
+                "VecStandardScaler cannot fit again",
+            )
+        self.mean, self.scale = fit_standard_scaler(observations)
+        self.n_samples_seen = len(observations)
+
+    def set_statistics_from(self, source: "VecStandardScaler") -> None:
+        """Use ``source``'s statistics, e.g. the training env's for an evaluation env (as ``sync_envs_normalization``)."""
+        if not source.fitted:
+            raise self._not_fitted_error()
+        if source.observation_space.shape != self.observation_space.shape:
+            raise SetupError(
+                [Problem(f"its statistics are for observations of shape {source.observation_space.shape}, this env's "
+                         f"have shape {self.observation_space.shape}.")],
+                "VecStandardScaler cannot take these statistics",
+            )
+        self.mean, self.scale, self.n_samples_seen = source.mean.copy(), source.scale.copy(), source.n_samples_seen
+
+    def standardize(self, observations: np.ndarray) -> np.ndarray:
+        """``(x - mean) / scale`` in float64, returned in the observation space's dtype (B4)."""
+        if not self.fitted:
+            raise self._not_fitted_error()
+        flat = np.asarray(observations, dtype=np.float64).reshape(len(observations), -1)
+        return standardize(flat, self.mean, self.scale).reshape(observations.shape).astype(self.observation_space.dtype)
+
+    def reset(self) -> np.ndarray:
+        if not self.fitted:  # before resetting the env: nothing has happened yet when this raises
+            raise self._not_fitted_error()
+        if _called_by_vec_normalize_around(self):
+            raise_problems(self._stacking_problems(None, outer=True), "VecStandardScaler cannot be used here")
+        observations = self.venv.reset()
+        self._needs_reset = False
+        return self.standardize(observations)
+
+    def step_async(self, actions: np.ndarray) -> None:
+        if self._needs_reset:
+            raise SetupError(
+                [Problem("it has just played random actions to fit its statistics, and that play must not leak into "
+                         "an episode: call reset() first (SB3's learn() and evaluate_policy do).")],
+                "VecStandardScaler must be reset before it is stepped",
+            )
+        self.venv.step_async(actions)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        observations, rewards, dones, infos = self.venv.step_wait()
+        for i in np.flatnonzero(dones):
+            terminal = infos[i].get("terminal_observation")
+            if terminal is not None:  # off-policy buffers store it as the next observation
+                infos[i]["terminal_observation"] = self.standardize(terminal[None])[0]
+        return self.standardize(observations), rewards, dones, infos
+
+    def _random_play(self) -> np.ndarray:
+        """Observations of uniformly random play, ``skip_episode_start`` left out per episode, until ``n_fit_samples``."""
+        action_space = copy.deepcopy(self.venv.action_space)  # same seeding, without advancing the agent's generator
+        observations = self.venv.reset()
+        episode_steps = np.zeros(self.num_envs, dtype=np.int64)
+        collected: list[np.ndarray] = []
+        n_collected = 0
+        while n_collected < self.n_fit_samples:
+            kept = observations[episode_steps >= self.skip_episode_start]
+            collected.append(kept)
+            n_collected += len(kept)
+            observations, _, dones, _ = self.venv.step(np.array([action_space.sample() for _ in range(self.num_envs)]))
+            episode_steps += 1
+            episode_steps[dones] = 0
+        # Like B6's warm-up, stop at exactly n_fit_samples, possibly mid-episode or mid-step.
+        return np.concatenate(collected)[: self.n_fit_samples]
+
+    def save(self, save_path: str | os.PathLike) -> None:
+        """Pickle the wrapper with its statistics and settings, without the env (as ``VecNormalize.save``)."""
+        with open(save_path, "wb") as file:
+            pickle.dump(self, file)
+
+    @staticmethod
+    def load(load_path: str | os.PathLike, venv: VecEnv) -> "VecStandardScaler":
+        """A saved :class:`VecStandardScaler` around ``venv`` (as ``VecNormalize.load``); it needs no refit and no play."""
+        with open(load_path, "rb") as file:
+            scaler = pickle.load(file)
+        if not isinstance(scaler, VecStandardScaler):
+            raise SetupError([Problem(f"it holds a {type(scaler).__name__}, not a VecStandardScaler.")],
+                             f"Cannot load a VecStandardScaler from '{load_path}'")
+        problems = VecStandardScaler._stacking_problems(venv)
+        if venv.observation_space.shape != scaler.observation_space.shape:
+            problems.append(Problem(
+                f"the statistics are for observations of shape {scaler.observation_space.shape}, the env gives "
+                f"{venv.observation_space.shape}. Wrap the env as it was when the statistics were fitted "
+                "(e.g. the same VecHistory)."
+            ))
+        raise_problems(problems, f"Cannot load a VecStandardScaler from '{load_path}'")
+        scaler.set_venv(venv)
+        return scaler
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["venv"]  # VecEnvs are in general not picklable
+        del state["class_attributes"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.venv = None  # type: ignore[assignment]
+
+    def set_venv(self, venv: VecEnv) -> None:
+        """Wrap ``venv`` (after unpickling); it must be reset before it is stepped."""
+        if self.venv is not None:
+            raise ValueError("Trying to set venv of an already initialized VecStandardScaler.")
+        self.venv = venv
+        self.num_envs = venv.num_envs
+        self.class_attributes = dict(inspect.getmembers(self.__class__))
+        self._needs_reset = False
+
+    @staticmethod
+    def _stacking_problems(venv: VecEnv | None, outer: bool = False) -> list[Problem]:
+        if not outer and (venv is None or find_vec_wrapper(venv, VecNormalize) is None):
+            return []
+        where = "wraps" if outer else "is inside"
+        return [Problem(
+            f"a VecNormalize {where} it: both standardize the observations, so they would normalize twice and "
+            "VecNormalize's running statistics would undo the frozen scaler (B4). Use one of them: drop the "
+            "VecNormalize (in an RL Zoo config: 'normalize'), or drop the VecStandardScaler."
+        )]
+
+    def _not_fitted_error(self) -> SetupError:
+        return SetupError(
+            [Problem("it has no statistics yet: build it with n_fit_samples > 0 (random play) or observations=..., "
+                     "call fit(observations), or load saved ones with VecStandardScaler.load(path, venv).")],
+            "VecStandardScaler cannot standardize before it is fitted",
+        )
+
+
+def _called_by_vec_normalize_around(scaler: VecStandardScaler) -> bool:
+    """
+    Is a ``VecNormalize`` that wraps ``scaler`` on the call stack?
+
+    ``VecNormalize(VecStandardScaler(...))`` cannot be refused when it is built (its
+    constructor calls nothing of ours), but its ``reset()`` calls ours before any step.
+    Only ``reset()`` looks, so stepping pays nothing for this check.
+    """
+    frame = sys._getframe(1).f_back  # the caller of reset()
+    while frame is not None:
+        caller = frame.f_locals.get("self")
+        if isinstance(caller, VecNormalize) and find_vec_wrapper(caller.venv, VecStandardScaler) is scaler:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def wrap_blog_env(env: gym.Env | VecEnv | str, history_length: int | None, verbose: int = 0) -> VecEnv:
     """
     Return ``env`` as a VecEnv ending in a :class:`VecHistory` of ``history_length``.
@@ -121,8 +354,8 @@ def wrap_blog_env(env: gym.Env | VecEnv | str, history_length: int | None, verbo
     An env id is built as :func:`make_blog_env` does; a gymnasium env or a VecEnv gets SB3's
     usual ``Monitor``/``DummyVecEnv`` wrapping and then the history, unless it already has
     one (``history_length=None`` takes its length, else the blog's 4). Envs carrying
-    ``VecFrameStack`` or ``VecNormalize`` are refused: BlogDQN keeps its own history (B1)
-    and its own frozen scaler (B4). All problems found are raised together
+    ``VecFrameStack``, ``VecNormalize`` or ``VecStandardScaler`` are refused: BlogDQN keeps its
+    own history (B1) and its own frozen scaler (B4). All problems found are raised together
     (``checks.SetupError``; ``checks.SpaceError`` if only the spaces are wrong).
     """
     problems = [] if history_length is None else history_length_problems(history_length)
@@ -145,21 +378,37 @@ def make_blog_env(
     history_length: int = BLOG_HISTORY_LENGTH,
     seed: int | None = None,
     env_kwargs: dict[str, Any] | None = None,
+    scaler: int | str | os.PathLike | None = None,
     **make_vec_env_kwargs: Any,
-) -> VecHistory:
+) -> VecHistory | VecStandardScaler:
     """
     Build the env BlogDQN trains on and is evaluated on: ``n_envs`` copies of ``env_id``,
     each in a ``Monitor``, vectorized by SB3's ``make_vec_env`` and wrapped in a
     :class:`VecHistory`. Pass the result to ``evaluate_policy`` or ``EvalCallback``.
+
+    With ``scaler`` it is the blog's whole input pipeline for *another* SB3 algorithm
+    (DQN, QR-DQN, PPO...): the histories (B1) standardized by a :class:`VecStandardScaler`
+    frozen after fitting (B4). BlogDQN refuses such an env, it fits its own scaler.
 
     :param env_id: a registered gymnasium id, e.g. ``"CartPole-v1"``
     :param n_envs: number of parallel envs (each keeps its own history)
     :param history_length: states per history (must match the model's)
     :param seed: seed of the first env (SB3 convention: env ``i`` gets ``seed + i``)
     :param env_kwargs: passed to ``gymnasium.make``
+    :param scaler: None for no scaler (BlogDQN's env); an int ``n`` to fit on the ``n``
+        full histories of random play, skipping B2's padded ones at episode starts, as the
+        blog's warm-up does (the blog: 32); a path to load statistics saved with
+        ``VecStandardScaler.save`` (an evaluation env, a loaded model)
     :param make_vec_env_kwargs: passed to SB3's ``make_vec_env`` (``vec_env_cls``, ``monitor_dir``...)
     """
     check_history_length(history_length)
     venv = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs, **make_vec_env_kwargs)
     check_discrete_actions(venv.action_space)
-    return VecHistory(venv, history_length)
+    history = VecHistory(venv, history_length)
+    if scaler is None:
+        return history
+    if isinstance(scaler, (str, os.PathLike)):
+        return VecStandardScaler.load(scaler, history)
+    if isinstance(scaler, bool):  # an int subclass: True would silently mean 1 sample
+        raise TypeError("scaler takes the number of histories to fit on (the blog: 32) or a saved file's path, not a bool.")
+    return VecStandardScaler(history, n_fit_samples=scaler, skip_episode_start=history_length - 1)

@@ -58,6 +58,21 @@ DQN_BLOGLIKE_HYPERPARAMS: dict[str, Any] = {
     "policy_kwargs": "dict(net_arch=[20, 20, 10], optimizer_kwargs=dict(eps=1e-7))",  # B12
 }
 
+# dqn-bloglike with the blog's inputs instead of frame_stack: the history padded with the first
+# state (B1, B3) and a StandardScaler frozen after fitting on 32 full histories of random play
+# (B4: the size of the blog's warm-up, B6, skipping B2's 3 padded histories at each episode
+# start, as the blog stores none). Its random play is not the DQN's own warm-up (learning_starts
+# below): both are random, but the scaler plays first, then the env is reset. Beside
+# dqn-bloglike it shows what the blog's inputs do for stock DQN updates; beside blogdqn, what
+# the blog's updates (B8-B13) add.
+DQN_BLOGLIKE_INPUTS_HYPERPARAMS: dict[str, Any] = {
+    **{key: value for key, value in DQN_BLOGLIKE_HYPERPARAMS.items() if key != "frame_stack"},
+    "vec_env_wrapper": [
+        {"sb3_blogdqn.VecHistory": {"history_length": 4}},
+        {"sb3_blogdqn.VecStandardScaler": {"n_fit_samples": 32, "skip_episode_start": 3}},
+    ],
+}
+
 # BlogDQN switches turned, one at a time, to what standard DQN does (README option table).
 ABLATION_SWITCHES: dict[str, dict[str, Any]] = {
     "b8": {"exploration_fraction": 0.1},  # SB3's linear ε over 10% of the budget, not 1000 decisions
@@ -87,6 +102,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "zoo_budget": True,  # the Zoo's n_timesteps for the env, the same budget as dqn-zoo
         "exploration_steps": 1000,  # the blog's final_expl_step
         "hyperparams": DQN_BLOGLIKE_HYPERPARAMS,
+    },
+    "dqn-bloglike-inputs": {
+        "algo": "dqn",
+        "zoo_budget": True,
+        "exploration_steps": 1000,
+        "hyperparams": DQN_BLOGLIKE_INPUTS_HYPERPARAMS,
     },
     "qrdqn-zoo": {"algo": "qrdqn", "zoo": True},
     **_ablation_presets(),
@@ -196,7 +217,7 @@ def describe_presets() -> str:
             origin = "BlogDQN's defaults (the blog)" + (" with" if flat.get("hyperparams") else "")
         else:
             origin = "hyperparameters"
-        lines.append(f"{name:17s} {flat['algo']:8s} {budget}; {origin} {flat.get('hyperparams') or ''}".rstrip())
+        lines.append(f"{name:19s} {flat['algo']:8s} {budget}; {origin} {flat.get('hyperparams') or ''}".rstrip())
     return "\n".join(lines)
 
 

@@ -39,7 +39,8 @@ from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
 from tqdm.auto import tqdm
 
 from sb3_blogdqn import BlogDQN, StopTrainingOnMaxLearningEpisodes
-from sb3_blogdqn.common.wrappers import make_blog_env
+from sb3_blogdqn.common.checks import find_vec_wrapper
+from sb3_blogdqn.common.wrappers import VecStandardScaler, make_blog_env
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"blogdqn": BlogDQN, "dqn": DQN, "qrdqn": QRDQN}
 RESULT_FILE = "result.json"
@@ -104,6 +105,7 @@ class ModelSetup:
     n_envs: int
     frame_stack: int | None
     env_wrapper: Any
+    vec_env_wrapper: Any = None
 
 
 def zoo_preprocess(spec: dict[str, Any]) -> ModelSetup:
@@ -113,17 +115,19 @@ def zoo_preprocess(spec: dict[str, Any]) -> ModelSetup:
             argparse.Namespace(), spec["algo"], spec["env"], log_folder="", n_timesteps=spec["n_timesteps"], verbose=0
         )
         kwargs, env_wrapper, callbacks, vec_env_wrapper = manager._preprocess_hyperparams(dict(spec["hyperparams"]))
-    if manager.normalize or callbacks or vec_env_wrapper is not None:
+    if manager.normalize or callbacks:
         raise ValueError(
-            f"{spec['config']}: 'normalize', 'callback' and 'vec_env_wrapper' are not supported by the comparison; "
+            f"{spec['config']}: 'normalize' and 'callback' are not supported by the comparison; "
             "train such a configuration with the RL Zoo itself."
         )
+    if vec_env_wrapper is not None and spec["algo"] == "blogdqn":
+        raise ValueError(f"{spec['config']}: BlogDQN builds its own history and scaler; drop 'vec_env_wrapper'.")
     kwargs.setdefault("policy", "MlpPolicy")
-    return ModelSetup(kwargs, manager.n_envs, getattr(manager, "frame_stack", None), env_wrapper)
+    return ModelSetup(kwargs, manager.n_envs, getattr(manager, "frame_stack", None), env_wrapper, vec_env_wrapper)
 
 
 def make_envs(spec: dict[str, Any], setup: ModelSetup, seed: int, n_eval_envs: int) -> tuple[VecEnv, VecEnv]:
-    """Training and (separate, differently seeded) evaluation envs."""
+    """Training and (separate, differently seeded) evaluation envs, wrapped in the Zoo's order."""
     eval_seed = seed + 10_000
     if spec["algo"] == "blogdqn":
         history_length = setup.kwargs.get("history_length", 4)
@@ -134,7 +138,15 @@ def make_envs(spec: dict[str, Any], setup: ModelSetup, seed: int, n_eval_envs: i
     envs = []
     for n_envs, env_seed in ((setup.n_envs, seed), (n_eval_envs, eval_seed)):
         env = make_vec_env(spec["env"], n_envs=n_envs, seed=env_seed, wrapper_class=setup.env_wrapper)
+        if setup.vec_env_wrapper is not None:
+            env = setup.vec_env_wrapper(env)
         envs.append(VecFrameStack(env, setup.frame_stack) if setup.frame_stack else env)
+    train_scaler, eval_scaler = (find_vec_wrapper(env, VecStandardScaler) for env in envs)
+    if train_scaler is not None and eval_scaler is not None:
+        # The model learned on inputs standardized with the training env's statistics; the eval
+        # env's own fitting play would give slightly different ones (VecNormalize's eval envs
+        # likewise take the training statistics).
+        eval_scaler.set_statistics_from(train_scaler)
     return envs[0], envs[1]
 
 
