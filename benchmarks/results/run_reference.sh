@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The reference runs of benchmarks/results/, run from this folder, in stages ordered by
 # priority (finished runs are skipped, so a stage re-lists earlier seeds harmlessly and a
-# cut-short session still has every config with its first seeds). Each stage writes the
+# run cut short still has every config with its first seeds). Each stage writes the
 # merged report (summary.md and the PNGs here).
 set -u
 cd "$(dirname "$0")"
