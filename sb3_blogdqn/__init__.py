@@ -7,7 +7,7 @@ from sb3_blogdqn.blogdqn import (
     StandardScalerExtractor,
     StopTrainingOnMaxLearningEpisodes,
 )
-from sb3_blogdqn.common.checkpoints import load_checkpoint, resume_from_checkpoint
+from sb3_blogdqn.blogdqn.checkpoints import load_checkpoint, resume_from_checkpoint
 from sb3_blogdqn.common.checks import SetupError, SpaceError
 from sb3_blogdqn.common.optim import KerasAdam
 from sb3_blogdqn.common.wrappers import VecHistory, VecStandardScaler, make_blog_env

@@ -20,7 +20,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecNormalize
 
 from sb3_blogdqn import BlogDQN, SetupError, SpaceError, load_checkpoint, make_blog_env, resume_from_checkpoint
-from sb3_blogdqn.common.checkpoints import _incomplete_reason, find_checkpoints
+from sb3_blogdqn.blogdqn.checkpoints import _incomplete_reason, find_checkpoints
 
 SMALL = dict(learning_starts=8, batch_size=8, seed=0)
 

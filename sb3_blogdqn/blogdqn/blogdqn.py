@@ -33,20 +33,18 @@ from torch.nn import functional as F
 
 from sb3_blogdqn.blogdqn.kernel import ReplayKernel, kernel_unsupported_reason, sample_replay_indices
 from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy, MlpPolicy
+from sb3_blogdqn.blogdqn.saving import describe_path, read_saved_model, saved_env_problems
 from sb3_blogdqn.common.buffers import HistoryReplayBuffer, NStepHistoryReplayBuffer
 from sb3_blogdqn.common.checks import (
     BLOG_HISTORY_LENGTH,
     Problem,
     SetupError,
     batch_of_one_problems,
-    describe_path,
     find_vec_wrapper,
     history_length_problems,
     hyperparameter_problems,
     n_step_problems,
     raise_problems,
-    read_saved_model,
-    saved_env_problems,
     sb3_argument_problems,
 )
 from sb3_blogdqn.common.wrappers import VecHistory, encode_states, env_history, wrap_blog_env

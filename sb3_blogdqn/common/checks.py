@@ -1,5 +1,5 @@
 """
-Every check BlogDQN makes on its setup, its env and its saved files, in one place.
+The checks BlogDQN makes on its hyperparameters and its env's spaces, and the one error type.
 
 The ``*_problems`` functions return the problems they find instead of raising, so that
 BlogDQN's constructor can report all of them in one error (like SB3's ``check_env``
@@ -11,43 +11,21 @@ into that error:
 - :class:`SetupError` (a ``ValueError``) as soon as any other problem is present.
 
 Both carry the list in ``.problems``. The ``check_*`` functions raise the same errors
-for callers that validate a single thing.
+for callers that validate a single thing. This module is the package's ground floor: it
+imports nothing of sb3_blogdqn (the wrappers' own stacking checks live with them, the saved
+files' checks with the algorithm, in ``blogdqn/saving.py``).
 """
 
-import pathlib
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from stable_baselines3.common.save_util import load_from_zip_file
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack, VecNormalize
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 NONFINITE_MODES = ("raise", "skip")
 BLOG_HISTORY_LENGTH = 4  # agent_hist_len (B1)
-
-# The agent's state beyond the weights: a save lacking one of these would be silently
-# re-initialized by SB3's load (it only overwrites the attributes it finds).
-SAVED_STATE_KEYS = (
-    "history_length",
-    "observation_space",
-    "action_space",
-    "num_timesteps",
-    "exploration_rate",
-    "_n_exploration_decisions",
-    "_warmup_done",
-    "_episode_steps",
-    "_n_target_updates",
-    "_n_calls",
-)
-SAVED_PARAMS = ("policy", "policy.optimizer")  # the networks with the scaler, and Adam's state
-_CUT_HINT = (
-    "A checkpoint written while the process was killed is incomplete: use an earlier one "
-    "(sb3_blogdqn.load_checkpoint picks the newest complete checkpoint)."
-)
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -260,36 +238,6 @@ def find_vec_wrapper(env: VecEnv, wrapper_class: type[VecEnvWrapper]) -> VecEnvW
     return None
 
 
-def vec_wrapper_problems(vec_env: VecEnv, history_length: int | None) -> list[Problem]:
-    """Wrappers that would stack a second history or a second normalization on BlogDQN's (B1, B4)."""
-    from sb3_blogdqn.common.wrappers import VecHistory, VecStandardScaler  # the wrapper module uses these checks
-
-    problems = []
-    for wrapper_class, own in ((VecFrameStack, "its own observation history (history_length)"),
-                               (VecNormalize, "its own StandardScaler fitted on the warm-up (B4)")):
-        if find_vec_wrapper(vec_env, wrapper_class) is not None:
-            problems.append(Problem(
-                f"The env is wrapped in {wrapper_class.__name__}, but BlogDQN applies {own}: stacking both "
-                "would break the replay buffer's next observations or normalize twice. Remove the "
-                f"{wrapper_class.__name__} (in an RL Zoo config: drop 'frame_stack' / 'normalize')."
-            ))
-    if find_vec_wrapper(vec_env, VecStandardScaler) is not None:
-        problems.append(Problem(
-            "The env is wrapped in VecStandardScaler, but BlogDQN fits its own StandardScaler on its warm-up and "
-            "keeps it in the model (B4): the inputs would be standardized twice. Remove the VecStandardScaler "
-            "(make_blog_env without scaler=..., or drop it from the RL Zoo config's vec_env_wrapper); it is "
-            "meant for the other SB3 algorithms."
-        ))
-    history = find_vec_wrapper(vec_env, VecHistory)
-    if history is not None and history_length is not None and history.history_length != history_length:
-        problems.append(Problem(
-            f"The env already has a VecHistory of length {history.history_length}, but BlogDQN was "
-            f"given history_length={history_length}. Build the env with the same history_length, or leave "
-            "history_length=None to take the env's."
-        ))
-    return problems
-
-
 def check_history_length(history_length: Any) -> None:
     """Raise a :class:`SetupError` (a ``ValueError``) unless ``history_length`` is an integer >= 1."""
     raise_problems(history_length_problems(history_length))
@@ -303,115 +251,3 @@ def check_vector_observations(observation_space: spaces.Space) -> None:
 def check_discrete_actions(action_space: spaces.Space) -> None:
     """Raise a :class:`SpaceError` (a ``TypeError``) naming the fix unless the actions are Discrete."""
     raise_problems(action_space_problems(action_space))
-
-
-# ----------------------------------------------------------------------- saved models
-
-
-def describe_path(path: Any) -> str:
-    """How an error names a file: its path, or a file object's name."""
-    if isinstance(path, (str, pathlib.Path)):
-        return f"'{path}'"
-    name = getattr(path, "name", None)
-    return f"'{name}'" if isinstance(name, str) else repr(path)
-
-
-def read_saved_model(path: Any, custom_objects: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """
-    Read a BlogDQN zip (data and parameters) and check it is a complete BlogDQN save.
-
-    Raises ``FileNotFoundError`` for a missing file and :class:`SetupError` (naming the
-    file) for a truncated or corrupted zip, a zip saved by another algorithm, or one
-    lacking part of the agent's state, which SB3's ``load`` would silently re-initialize.
-    """
-    where = describe_path(path)
-    try:
-        data, params, _ = load_from_zip_file(path, load_data=True, custom_objects=custom_objects, device="cpu")
-    except FileNotFoundError:
-        raise
-    except Exception as error:  # zipfile, zlib, torch and JSON all fail differently on a damaged file
-        cause = error.__cause__ if isinstance(error.__cause__, zipfile.BadZipFile) else error
-        raise SetupError([Problem(f"the file is truncated or corrupted ({type(cause).__name__}: {cause}). {_CUT_HINT}")],
-                         f"Cannot load a BlogDQN model from {where}") from error
-    finally:
-        if hasattr(path, "seek"):
-            path.seek(0)
-    raise_problems(saved_model_problems(data, params), f"Cannot load a BlogDQN model from {where}")
-    return data, params  # type: ignore[return-value]
-
-
-def saved_model_problems(data: dict[str, Any] | None, params: dict[str, Any]) -> list[Problem]:
-    from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy  # the policies import this package
-
-    if data is None:
-        # A cut file often still opens: the zips torch writes inside it end like a whole archive.
-        return [Problem(f"the file is truncated or corrupted (no 'data' entry, or not written by SB3's save()). {_CUT_HINT}")]
-    policy_class = data.get("policy_class")
-    if "history_length" in data and not isinstance(policy_class, type):
-        return [Problem(
-            "its policy class could not be deserialized (see the warning above); pass "
-            "custom_objects={'policy_class': sb3_blogdqn.BlogDQNPolicy} if it was BlogDQN's own."
-        )]
-    if not (isinstance(policy_class, type) and issubclass(policy_class, BlogDQNPolicy)) or "history_length" not in data:
-        saved_by = (f"with the policy {policy_class.__module__}.{policy_class.__qualname__}"
-                    if isinstance(policy_class, type) else "without a readable policy class")
-        return [Problem(
-            f"it was saved by another algorithm ({saved_by}, no history_length), not by BlogDQN. Load it "
-            "with the class that saved it (e.g. stable_baselines3.DQN.load for SB3's DQN); BlogDQN will not "
-            "reuse its weights, as its network, scaler and optimizer differ."
-        )]
-    problems = []
-    missing = [key for key in SAVED_STATE_KEYS if key not in data]
-    if missing:
-        problems.append(Problem(
-            f"the saved agent state lacks {missing}: loading would silently reset them. It was saved by an "
-            "incompatible version of sb3-blogdqn; retrain or load it with that version."
-        ))
-    missing_params = [name for name in SAVED_PARAMS if name not in params]
-    if missing_params:
-        problems.append(Problem(
-            f"the zip lacks {[name + '.pth' for name in missing_params]} (the networks with their scaler, and "
-            "the Adam state): loading would silently re-initialize them."
-        ))
-    n_seen = params.get("policy", {}).get("q_net.features_extractor.n_samples_seen")
-    if data.get("_warmup_done") and n_seen is not None and float(n_seen) == 0:
-        problems.append(Problem("its warm-up is done but its StandardScaler was never fitted (B4): the file is inconsistent."))
-    return problems
-
-
-def saved_env_problems(data: dict[str, Any], vec_env: VecEnv) -> list[Problem]:
-    """Does ``vec_env`` (ending in a VecHistory, see ``wrap_blog_env``) fit the model saved in ``data``?"""
-    from sb3_blogdqn.common.wrappers import VecHistory
-
-    problems = []
-    saved_history = int(data["history_length"])
-    saved_space = data["observation_space"]
-    saved_state_dim = int(np.prod(saved_space.shape)) // saved_history
-    history = find_vec_wrapper(vec_env, VecHistory)
-    if history is not None and history.history_length != saved_history:
-        problems.append(Problem(
-            f"history length mismatch: the model was trained on histories of {saved_history} states, the env's "
-            f"VecHistory holds {history.history_length}. Build the env with make_blog_env(..., "
-            f"history_length={saved_history}) or pass the unwrapped env."
-        ))
-    state_dim = history.state_dim if history is not None else None
-    if state_dim is not None and state_dim != saved_state_dim:
-        problems.append(Problem(
-            f"observation size mismatch: the model was trained on states of size {saved_state_dim} "
-            f"(observations {saved_space.shape} = {saved_history} x {saved_state_dim}), the env's states have size "
-            f"{state_dim} (observations {vec_env.observation_space.shape}). Use the env the model was trained on.",
-            space=True,
-        ))
-    elif not problems and vec_env.observation_space != saved_space:
-        problems.append(Problem(
-            f"observation space mismatch: the model was trained on {saved_space}, the env gives "
-            f"{vec_env.observation_space}. Use the env the model was trained on.",
-            space=True,
-        ))
-    if vec_env.action_space != data["action_space"]:
-        problems.append(Problem(
-            f"action space mismatch: the model was trained with {data['action_space']}, the env has "
-            f"{vec_env.action_space}. Use the env the model was trained on.",
-            space=True,
-        ))
-    return problems

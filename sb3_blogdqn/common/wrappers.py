@@ -14,7 +14,7 @@ from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim, preprocess_obs
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecNormalize
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from sb3_blogdqn.common.checks import (
@@ -29,7 +29,6 @@ from sb3_blogdqn.common.checks import (
     history_length_problems,
     observation_space_problems,
     raise_problems,
-    vec_wrapper_problems,
 )
 from sb3_blogdqn.common.scaling import fit_standard_scaler, standardize
 
@@ -345,6 +344,34 @@ def _called_by_vec_normalize_around(scaler: VecStandardScaler) -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+def vec_wrapper_problems(vec_env: VecEnv, history_length: int | None) -> list[Problem]:
+    """Wrappers that would stack a second history or a second normalization on BlogDQN's (B1, B4)."""
+    problems = []
+    for wrapper_class, own in ((VecFrameStack, "its own observation history (history_length)"),
+                               (VecNormalize, "its own StandardScaler fitted on the warm-up (B4)")):
+        if find_vec_wrapper(vec_env, wrapper_class) is not None:
+            problems.append(Problem(
+                f"The env is wrapped in {wrapper_class.__name__}, but BlogDQN applies {own}: stacking both "
+                "would break the replay buffer's next observations or normalize twice. Remove the "
+                f"{wrapper_class.__name__} (in an RL Zoo config: drop 'frame_stack' / 'normalize')."
+            ))
+    if find_vec_wrapper(vec_env, VecStandardScaler) is not None:
+        problems.append(Problem(
+            "The env is wrapped in VecStandardScaler, but BlogDQN fits its own StandardScaler on its warm-up and "
+            "keeps it in the model (B4): the inputs would be standardized twice. Remove the VecStandardScaler "
+            "(make_blog_env without scaler=..., or drop it from the RL Zoo config's vec_env_wrapper); it is "
+            "meant for the other SB3 algorithms."
+        ))
+    history = find_vec_wrapper(vec_env, VecHistory)
+    if history is not None and history_length is not None and history.history_length != history_length:
+        problems.append(Problem(
+            f"The env already has a VecHistory of length {history.history_length}, but BlogDQN was "
+            f"given history_length={history_length}. Build the env with the same history_length, or leave "
+            "history_length=None to take the env's."
+        ))
+    return problems
 
 
 def wrap_blog_env(env: gym.Env | VecEnv | str, history_length: int | None, verbose: int = 0) -> VecEnv:

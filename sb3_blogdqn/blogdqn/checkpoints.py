@@ -29,8 +29,9 @@ import torch as th
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 
 from sb3_blogdqn.blogdqn.blogdqn import BlogDQN
+from sb3_blogdqn.blogdqn.saving import read_saved_model
 from sb3_blogdqn.common.buffers import HistoryReplayBuffer
-from sb3_blogdqn.common.checks import Problem, SetupError, read_saved_model
+from sb3_blogdqn.common.checks import Problem, SetupError
 
 
 @dataclass(frozen=True)
