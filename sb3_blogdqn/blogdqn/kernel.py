@@ -23,6 +23,7 @@ from stable_baselines3.dqn.policies import QNetwork
 from torch import nn
 
 from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy, StandardScalerExtractor
+from sb3_blogdqn.common.buffers import HistoryReplayBuffer
 from sb3_blogdqn.common.optim import KerasAdam
 
 # error_model="numpy": IEEE division (inf/NaN) instead of a ZeroDivisionError check per division.
@@ -372,16 +373,13 @@ class ReplayKernel:
                              self.scale, self.sizes)
 
 
-def sample_replay_indices(replay_buffer: ReplayBuffer, n_replays: int, batch_size: int) -> np.ndarray:
+def sample_replay_indices(replay_buffer: HistoryReplayBuffer, n_replays: int, batch_size: int) -> np.ndarray:
     """
-    Buffer rows of ``n_replays`` minibatches drawn without replacement (B7), consuming
-    numpy's global generator exactly as ``HistoryReplayBuffer.sample`` does, so the kernel
-    and the reference path see the same minibatches from the same seed.
+    Buffer rows of ``n_replays`` minibatches drawn without replacement (B7), one after the
+    other with the buffer's own sampler, as ``HistoryReplayBuffer.sample`` draws them, so
+    the kernel and the reference path see the same minibatches from the same seed.
     """
-    size = replay_buffer.size()
-    if batch_size > size:
-        replay_buffer.sample(batch_size)  # raises the explanatory error
     indices = np.empty((n_replays, batch_size), dtype=np.int64)
     for k in range(n_replays):
-        indices[k] = np.random.choice(size, size=batch_size, replace=False)
+        indices[k] = replay_buffer.sample_indices(batch_size)
     return indices
