@@ -30,6 +30,9 @@ from sb3_blogdqn.common.optim import KerasAdam
 # Reassociation lets LLVM vectorize the dot products; the sums then round in another order
 # than torch's (which has its own, BLAS-dependent one): a difference of float rounding only.
 _jit = numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+# The small helpers called once per layer and sample, inlined into their callers by numba:
+# a call passes each array as a struct and counts references, more than their loops cost.
+_inline = numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"}, inline="always")
 
 
 # --------------------------------------------------------------------------- compiled code
@@ -110,7 +113,7 @@ def _forward_columns(params, sizes, offsets, columns):
                 y[c] = total
 
 
-@_jit
+@_inline
 def _next_step_size(step, lr, beta1, beta2, last_t, last_step_size):
     """
     Advance one parameter's Adam step count; return it and Keras' bias-corrected step
@@ -125,7 +128,7 @@ def _next_step_size(step, lr, beta1, beta2, last_t, last_step_size):
     return t, lr * (1.0 - beta2**t) ** 0.5 / (1.0 - beta1**t)
 
 
-@_jit
+@_inline
 def _keras_adam(param, grad, exp_avg, exp_avg_sq, step_size, b1, b2, c1, c2, e):
     """One :class:`KerasAdam` step on one parameter (B12), same operations and types."""
     for j in range(len(param)):
@@ -137,7 +140,7 @@ def _keras_adam(param, grad, exp_avg, exp_avg_sq, step_size, b1, b2, c1, c2, e):
         param[j] = param[j] + step_size * (m / (np.sqrt(v) + e))
 
 
-@_jit
+@_inline
 def _output_gradient(q, target, action, loss_on_all_actions, norm, dq):
     """The MSE's gradient at the head into ``dq``; return the summed squared error."""
     loss = 0.0
