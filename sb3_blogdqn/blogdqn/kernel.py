@@ -441,8 +441,9 @@ class ReplayKernel:
         self.target_mean, self.target_scale = target_scaler.mean.numpy(), target_scaler.scale.numpy()
         self.sizes = np.array([q_params[0].shape[1]] + [p.shape[0] for p in q_params[::2]], dtype=np.int64)
 
-    def _data_ptrs(self) -> tuple[int, ...]:
-        return tuple(t.data_ptr() for t in self.tensors)
+    def _data_ptrs(self) -> list[int]:
+        # Checked before every replay and greedy action: map is about twice as fast as a generator here.
+        return list(map(th.Tensor.data_ptr, self.tensors))
 
     def is_bound_to(self, policy: BlogDQNPolicy) -> bool:
         return (
