@@ -10,17 +10,25 @@ after one untimed run of every configuration (numba's compile or cache load, imp
     (b) BlogDQN, defaults, ``use_kernel=False``: the plain-torch reference path
     (c) stock SB3 DQN with the RL Zoo's tuned CartPole-v1 hyperparameters
     (d) stock SB3 DQN with the blog's hyperparameters, as far as stock DQN expresses them
+    (e) stock SB3 DQN that never learns (``learning_starts`` above the budget): random
+        actions, no training, SB3's collection loop and the env alone, the ceiling of any
+        algorithm that takes one env step per loop iteration
+    (f) BlogDQN with ``per_sample_updates=False`` (B11 switched off): one Adam step on
+        the minibatch per env step instead of 32 on single samples
 
 Run ``python benchmarks/throughput.py --help`` for the options.
 """
 
 import argparse
 import cProfile
+import io
 import os
 import platform
 import pstats
+import site
 import statistics
 import sys
+import sysconfig
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,7 +67,7 @@ def zoo_hyperparameters() -> tuple[dict[str, Any], str]:
     params.pop("policy")
     if isinstance(params.get("policy_kwargs"), str):
         params["policy_kwargs"] = eval(params["policy_kwargs"], {"dict": dict})  # the zoo's own format
-    return params, f"{path} (rl_zoo3 {rl_zoo3.__version__})"
+    return params, f"rl_zoo3/hyperparams/dqn.yml (rl_zoo3 {rl_zoo3.__version__})"
 
 
 def blog_dqn_hyperparameters(steps: int) -> dict[str, Any]:
@@ -99,6 +107,15 @@ def configurations(steps: int, slow_steps: int) -> dict[str, tuple[Callable[[int
             ),
             slow_steps,
         ),
+        "(e) SB3 DQN, loop only (no training)": (
+            lambda seed: DQN("MlpPolicy", make_vec_env(ENV_ID, seed=seed), seed=seed, buffer_size=steps + 1,
+                             learning_starts=steps + 1),
+            steps,
+        ),
+        "(f) BlogDQN, per_sample_updates=False": (
+            lambda seed: BlogDQN("MlpPolicy", ENV_ID, per_sample_updates=False, seed=seed),
+            steps,
+        ),
     }  # fmt: skip
 
 
@@ -111,7 +128,7 @@ def steps_per_second(make_model: Callable[[int], BaseAlgorithm], steps: int, see
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=5000, help="env steps per measurement of (a) and (c)")
+    parser.add_argument("--steps", type=int, default=8000, help="env steps per measurement of (a), (c), (e), (f)")
     parser.add_argument("--slow-steps", type=int, default=500,
                         help="env steps per measurement of the slow (b) and (d), about 40 and 15 steps/s")
     parser.add_argument("--repetitions", type=int, default=3, help="alternating rounds (median reported)")
@@ -128,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"python {platform.python_version()}, torch {th.__version__} ({th.get_num_threads()} thread), "
           f"stable-baselines3 {stable_baselines3.__version__}, numba {numba.__version__}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
-    print(f"command: python {' '.join(sys.argv)}")
+    print(f"command: python benchmarks/throughput.py {' '.join(sys.argv[1:])}")
     print(f"(c) hyperparameters: {zoo_source}")
     print("warm-up run of each configuration (untimed)...", flush=True)
     for make_model, _ in configs.values():
@@ -147,8 +164,11 @@ def main(argv: list[str] | None = None) -> None:
     for label, values in results.items():
         runs = ", ".join(f"{v:,.0f}" for v in values)
         print(f"| {label} | {configs[label][1]:,} | {medians[label]:,.0f} | {runs} |")
-    a, b, c, d = medians.values()
-    print(f"\na/c = {a / c:.1f}   a/b = {a / b:.1f}   a/d = {a / d:.1f}")
+    a, b, c, d, e, f = medians.values()
+    print(f"\na/c = {a / c:.2f}   a/b = {a / b:.1f}   a/d = {a / d:.1f}   a/e = {a / e:.2f}   f/c = {f / c:.2f}   "
+          f"e/c = {e / c:.1f}")
+    # The cost of one env step, in µs: what each configuration adds to SB3's bare loop (e).
+    print(f"µs per env step: (a) {1e6 / a:.0f}, (f) {1e6 / f:.0f}, (c) {1e6 / c:.0f}, (e) {1e6 / e:.0f}")
 
     if args.profile:
         make_model, steps = configs["(a) BlogDQN, fused kernel"]
@@ -156,7 +176,17 @@ def main(argv: list[str] | None = None) -> None:
         profiler = cProfile.Profile()
         profiler.runcall(model.learn, steps)
         print(f"\ncProfile of (a), {steps} env steps, by own time:")
-        pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(20)
+        report = io.StringIO()
+        pstats.Stats(profiler, stream=report).sort_stats("tottime").print_stats(20)
+        print(without_install_paths(report.getvalue()))
+
+
+def without_install_paths(text: str) -> str:
+    """``text`` with file paths made relative to the repository or the installation."""
+    roots = [str(Path(__file__).resolve().parents[1]), *site.getsitepackages(), sysconfig.get_paths()["stdlib"]]
+    for root in sorted(roots, key=len, reverse=True):
+        text = text.replace(root.rstrip("/") + "/", "")
+    return text
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from torch import nn
 
 from sb3_blogdqn import BlogDQN, KerasAdam, StopTrainingOnMaxLearningEpisodes, VecHistory, make_blog_env
+from sb3_blogdqn.common.buffers import _partial_fisher_yates, sample_without_replacement
 
 HISTORY = 4  # the blog's agent_hist_len
 SHORT = HISTORY - 1  # B2: steps 0..2 of every episode have a short history
@@ -436,6 +437,47 @@ def test_b7_minibatch_drawn_uniformly_without_replacement():
     assert sorted(buffer.sample(40).observations[:, 0].numpy().astype(int).tolist()) == list(range(40))
     with pytest.raises(ValueError, match="without replacement"):
         buffer.sample(41)
+
+
+def test_b7_sampler_maps_uniform_offsets_one_to_one_onto_ordered_minibatches():
+    """
+    Exactness: step t of the partial Fisher-Yates shuffle takes an offset in [0, n - t);
+    every combination of offsets gives a different ordered minibatch of distinct rows, and
+    there are as many combinations as ordered minibatches. So exactly uniform offsets give
+    exactly uniform minibatches, as Python's random.sample draws them.
+    """
+    n, k = 6, 3
+    seen = set()
+    for offsets in itertools.product(*(range(n - t) for t in range(k))):
+        out = np.empty(k, dtype=np.int64)
+        assert _partial_fisher_yates(n, np.array(offsets) / 2**53, out)  # a draw of b / 2**53 gives offset b
+        seen.add(tuple(out.tolist()))
+    assert seen == set(itertools.permutations(range(n), k))
+
+
+def test_b7_sampler_rejects_the_top_draws_that_would_bias_it():
+    # 2**53 = 3 * q + 2: the two largest 53-bit draws would favour offsets 0 and 1 of range(3).
+    out = np.empty(1, dtype=np.int64)
+    assert not _partial_fisher_yates(3, np.array([1 - 2**-53]), out)  # rejected, and no draw left
+    assert _partial_fisher_yates(3, np.array([1 - 2**-53, 0.5]), out)  # the next draw is used
+    assert out[0] == 2**52 % 3
+
+
+def test_b7_sampler_frequencies_are_uniform():
+    np.random.seed(0)
+    n, k, n_draws = 50, 10, 20_000
+    first, anywhere = np.zeros(n), np.zeros(n)
+    for _ in range(n_draws):
+        drawn = sample_without_replacement(n, k)
+        assert len(set(drawn.tolist())) == k and drawn.min() >= 0 and drawn.max() < n
+        first[drawn[0]] += 1
+        anywhere[drawn] += 1
+    # Pearson's statistic over 50 cells has mean 49 and standard deviation about 10 under
+    # uniformity; 100 leaves 5 standard deviations. (Counts over whole minibatches vary less
+    # than a multinomial's, which only makes the bound looser.)
+    for counts in (first, anywhere):
+        expected = counts.sum() / n
+        assert np.sum((counts - expected) ** 2 / expected) < 100
 
 
 # ----------------------------------------------------------------------------- B8 ε schedule

@@ -195,8 +195,11 @@ def test_kernel_and_reference_train_alike_for_2000_steps():
     """
     2,000 env steps with each path from one seed. The trajectories part after a dozen
     episodes (rounding, see above), so beyond the shared first episodes we can only ask
-    that both learn: a random policy scores about 22 on CartPole.
+    that both learn. A random policy scores about 22 on CartPole (a mean of 5 episodes
+    above 40 is 3 standard deviations off); after 2,000 steps the kernel's last 5 episodes
+    averaged 55 to 163 over seeds 0-15. (The best single episode, asked for before, is
+    between 100 and 251 there, too close to a random policy's 43-81.)
     """
     kernel_rewards, reference_rewards = train_both_paths(2000)
     assert kernel_rewards[:8] == reference_rewards[:8]
-    assert max(kernel_rewards) >= 150 and max(reference_rewards) >= 150
+    assert np.mean(kernel_rewards[-5:]) >= 40 and np.mean(reference_rewards[-5:]) >= 40

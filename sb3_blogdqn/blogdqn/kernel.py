@@ -23,12 +23,16 @@ from stable_baselines3.dqn.policies import QNetwork
 from torch import nn
 
 from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy, StandardScalerExtractor
+from sb3_blogdqn.common.buffers import HistoryReplayBuffer
 from sb3_blogdqn.common.optim import KerasAdam
 
 # error_model="numpy": IEEE division (inf/NaN) instead of a ZeroDivisionError check per division.
 # Reassociation lets LLVM vectorize the dot products; the sums then round in another order
 # than torch's (which has its own, BLAS-dependent one): a difference of float rounding only.
 _jit = numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+# The small helpers called once per layer and sample, inlined into their callers by numba:
+# a call passes each array as a struct and counts references, more than their loops cost.
+_inline = numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"}, inline="always")
 
 
 # --------------------------------------------------------------------------- compiled code
@@ -78,6 +82,133 @@ def _forward(params, sizes, offsets, row):
 
 
 @_jit
+def _forward_columns(params, sizes, offsets, columns):
+    """
+    :func:`_forward` for a whole minibatch at once, one sample per column of ``columns``
+    (rows: the activations). The innermost loop runs along the minibatch, contiguous and
+    without a reduction, so it vectorizes fully; used for the targets, which Q̂ computes
+    for all samples before any fit (B10).
+    """
+    n_layers = len(sizes) - 1
+    n_columns = columns.shape[1]
+    for layer in range(n_layers):
+        weight = params[2 * layer]
+        bias = params[2 * layer + 1]
+        n_in = sizes[layer]
+        x = columns[offsets[layer] : offsets[layer + 1]]
+        for o in range(sizes[layer + 1]):
+            y = columns[offsets[layer + 1] + o]
+            y[:] = 0.0
+            w = weight[o * n_in : (o + 1) * n_in]
+            for i in range(n_in):
+                w_i = w[i]
+                x_i = x[i]
+                for c in range(n_columns):
+                    y[c] += w_i * x_i[c]
+            b = bias[o]
+            for c in range(n_columns):
+                total = y[c] + b
+                if layer < n_layers - 1 and total < 0:
+                    total = np.float32(0.0)
+                y[c] = total
+
+
+@_inline
+def _next_step_size(step, lr, beta1, beta2, last_t, last_step_size):
+    """
+    Advance one parameter's Adam step count; return it and Keras' bias-corrected step
+    size ``lr sqrt(1 - β2^t) / (1 - β1^t)`` in float64, as :class:`KerasAdam`. Each
+    parameter keeps its own count, but they are always equal: the previous parameter's
+    ``(last_t, last_step_size)`` is reused instead of two powers per parameter.
+    """
+    step[0] += 1.0
+    t = step[0]
+    if t == last_t:
+        return t, last_step_size
+    return t, lr * (1.0 - beta2**t) ** 0.5 / (1.0 - beta1**t)
+
+
+@_inline
+def _keras_adam(param, grad, exp_avg, exp_avg_sq, step_size, b1, b2, c1, c2, e):
+    """One :class:`KerasAdam` step on one parameter (B12), same operations and types."""
+    for j in range(len(param)):
+        g = grad[j]
+        m = exp_avg[j] * b1 + c1 * g
+        v = exp_avg_sq[j] * b2 + c2 * g * g
+        exp_avg[j] = m
+        exp_avg_sq[j] = v
+        param[j] = param[j] + step_size * (m / (np.sqrt(v) + e))
+
+
+@_inline
+def _output_gradient(q, target, action, loss_on_all_actions, norm, dq):
+    """The MSE's gradient at the head into ``dq``; return the summed squared error."""
+    loss = 0.0
+    if loss_on_all_actions:
+        for a in range(len(q)):
+            error = q[a] - target[a]
+            loss += error * error
+            dq[a] = error * norm
+    else:
+        dq[:] = 0.0
+        error = q[action] - target[0]
+        loss += error * error
+        dq[action] = error * norm
+    return loss
+
+
+@_jit
+def _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, row, delta, grad, target, action, loss_on_all_actions,
+             lr, beta1, beta2, eps):
+    """
+    One Adam step on the MSE of one sample (B11's ``train_on_batch`` on a batch of one),
+    layer by layer from the head down: the input's gradient from the weights before
+    their step, then the step. A batch of one needs no accumulation: the weights'
+    gradient is the outer product ``dy x``, written once, never zeroed. Returns the loss.
+    """
+    n_layers = len(sizes) - 1
+    n_actions = sizes[n_layers]
+    n_terms = n_actions if loss_on_all_actions else 1
+    head = _forward(params, sizes, offsets, row)
+    loss = _output_gradient(row[head : head + n_actions], target, action, loss_on_all_actions,
+                            np.float32(2.0 / n_terms), delta[head : head + n_actions])
+    b1, b2 = np.float32(beta1), np.float32(beta2)
+    c1, c2 = np.float32(1.0 - beta1), np.float32(1.0 - beta2)
+    e = np.float32(eps)
+    t, step_size = -1.0, 0.0
+    for layer in range(n_layers - 1, -1, -1):
+        n_in = sizes[layer]
+        k = 2 * layer
+        weight, bias = params[k], params[k + 1]
+        x = row[offsets[layer] : offsets[layer + 1]]
+        dy = delta[offsets[layer + 1] : offsets[layer + 2]]
+        dx = delta[offsets[layer] : offsets[layer + 1]]
+        t, step_size = _next_step_size(steps[k], lr, beta1, beta2, t, step_size)
+        weight_step = np.float32(-step_size)
+        t, step_size = _next_step_size(steps[k + 1], lr, beta1, beta2, t, step_size)
+        # The bias's gradient is dy itself.
+        _keras_adam(bias, dy, exp_avg[k + 1], exp_avg_sq[k + 1], np.float32(-step_size), b1, b2, c1, c2, e)
+        weight_grad = grad[: len(weight)]
+        for o in range(sizes[layer + 1]):
+            d = dy[o]
+            g = weight_grad[o * n_in : (o + 1) * n_in]
+            for i in range(n_in):
+                g[i] = d * x[i]
+        if layer > 0:
+            dx[:] = 0.0
+            for o in range(sizes[layer + 1]):
+                d = dy[o]
+                w = weight[o * n_in : (o + 1) * n_in]
+                for i in range(n_in):
+                    dx[i] += w[i] * d
+            for i in range(n_in):
+                if x[i] <= 0:  # ReLU's gradient, as torch's: zero where the output is zero
+                    dx[i] = 0.0
+        _keras_adam(weight, weight_grad, exp_avg[k], exp_avg_sq[k], weight_step, b1, b2, c1, c2, e)
+    return loss / n_terms
+
+
+@_jit
 def _backward(params, sizes, offsets, row, delta):
     """
     From the loss gradient at the head (in ``delta``), the gradient at every hidden
@@ -101,39 +232,14 @@ def _backward(params, sizes, offsets, row, delta):
 
 
 @_jit
-def _keras_adam(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, cached_step_size):
-    """
-    One :class:`KerasAdam` step on one parameter (B12), same operations and types.
-    ``cached_step_size`` = (t, step size) of the previous parameter, reused when its
-    step count is the same (it always is, but each parameter keeps its own count).
-    """
-    step[0] += 1.0
-    t = step[0]
-    if t != cached_step_size[0]:
-        cached_step_size[0] = t
-        cached_step_size[1] = lr * (1.0 - beta2**t) ** 0.5 / (1.0 - beta1**t)
-    step_size = np.float32(-cached_step_size[1])
-    b1 = np.float32(beta1)
-    b2 = np.float32(beta2)
-    c1 = np.float32(1.0 - beta1)
-    c2 = np.float32(1.0 - beta2)
-    e = np.float32(eps)
-    for j in range(len(param)):
-        g = grad[j]
-        m = exp_avg[j] * b1 + c1 * g
-        v = exp_avg_sq[j] * b2 + c2 * g * g
-        exp_avg[j] = m
-        exp_avg_sq[j] = v
-        param[j] = param[j] + step_size * (m / (np.sqrt(v) + e))
-
-
-@_jit
-def _fit(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, targets, actions,
-         loss_on_all_actions, lr, beta1, beta2, eps):
+def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, targets, actions,
+               loss_on_all_actions, lr, beta1, beta2, eps):
     """
     One Adam step on the MSE of the rows of ``acts`` (scaled inputs) to ``targets``:
-    ``BlogDQN._fit``. Keras' ``mse`` is a mean over actions and rows, so each output's
-    gradient is ``2 (q - y) / n_terms``. Returns the loss.
+    ``BlogDQN._fit`` on a whole minibatch (``per_sample_updates=False``). Keras' ``mse``
+    is a mean over actions and rows, so each output's gradient is ``2 (q - y) / n_terms``.
+    The gradients of all rows are summed in ``grad`` before each parameter's step.
+    Returns the loss.
     """
     n_rows = acts.shape[0]
     n_layers = len(sizes) - 1
@@ -143,21 +249,13 @@ def _fit(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad,
     loss = 0.0
     for r in range(n_rows):
         head = _forward(params, sizes, offsets, acts[r])
-        q = acts[r, head : head + n_actions]
-        dq = deltas[r, head : head + n_actions]
-        if loss_on_all_actions:
-            for a in range(n_actions):
-                error = q[a] - targets[r, a]
-                loss += error * error
-                dq[a] = error * norm
-        else:
-            dq[:] = 0.0
-            a = actions[r]
-            error = q[a] - targets[r, 0]
-            loss += error * error
-            dq[a] = error * norm
+        loss += _output_gradient(acts[r, head : head + n_actions], targets[r], actions[r], loss_on_all_actions, norm,
+                                 deltas[r, head : head + n_actions])
         _backward(params, sizes, offsets, acts[r], deltas[r])
-    cached_step_size = np.array([-1.0, 0.0])
+    b1, b2 = np.float32(beta1), np.float32(beta2)
+    c1, c2 = np.float32(1.0 - beta1), np.float32(1.0 - beta2)
+    e = np.float32(eps)
+    t, step_size = -1.0, 0.0
     for layer in range(n_layers):
         n_in = sizes[layer]
         n_out = sizes[layer + 1]
@@ -175,10 +273,11 @@ def _fit(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad,
                     g[i] += d * x[i]
                 bias_grad[o] += d
         k = 2 * layer
-        _keras_adam(params[k], weight_grad, exp_avg[k], exp_avg_sq[k], steps[k], lr, beta1, beta2, eps,
-                    cached_step_size)
-        _keras_adam(params[k + 1], bias_grad, exp_avg[k + 1], exp_avg_sq[k + 1], steps[k + 1], lr, beta1, beta2, eps,
-                    cached_step_size)
+        t, step_size = _next_step_size(steps[k], lr, beta1, beta2, t, step_size)
+        _keras_adam(params[k], weight_grad, exp_avg[k], exp_avg_sq[k], np.float32(-step_size), b1, b2, c1, c2, e)
+        t, step_size = _next_step_size(steps[k + 1], lr, beta1, beta2, t, step_size)
+        _keras_adam(params[k + 1], bias_grad, exp_avg[k + 1], exp_avg_sq[k + 1], np.float32(-step_size), b1, b2, c1,
+                    c2, e)
     return loss / n_terms
 
 
@@ -194,47 +293,56 @@ def replay_kernel(indices, observations, next_observations, buffer_actions, rewa
     n_replays, batch_size = indices.shape
     offsets = _offsets(sizes)
     n_layers = len(sizes) - 1
+    n_inputs = sizes[0]
     n_actions = sizes[n_layers]
+    head = offsets[n_layers]
     width = 0
     for layer in range(1, n_layers + 1):
         width = max(width, (sizes[layer - 1] + 1) * sizes[layer])
     acts = np.empty((batch_size, offsets[-1]), np.float32)
     deltas = np.empty((batch_size, offsets[-1]), np.float32)
+    columns = np.empty((offsets[-1], batch_size), np.float32)
     grad = np.empty(width, np.float32)
     targets = np.empty((batch_size, n_actions), np.float32)
     actions = np.empty(batch_size, np.int64)
     g = np.float32(gamma)
     one = np.float32(1.0)
     for k in range(n_replays):
+        # B10: r + γ max_a Q̂(s', a), r alone when done (a time-limit cut counts as done
+        # unless the buffer marked it as a timeout, B14).
         for r in range(batch_size):
             j = indices[k, r]
             actions[r] = buffer_actions[j]
-            # B10: r + γ max_a Q̂(s', a), r alone when done (a time-limit cut counts as done
-            # unless the buffer marked it as a timeout, B14).
-            _scale_into(next_observations[j], target_mean, target_scale, acts[r])
-            head = _forward(target_params, sizes, offsets, acts[r])
-            next_q = acts[r, head]
+            for i in range(n_inputs):
+                columns[i, r] = (next_observations[j, i] - target_mean[i]) / target_scale[i]
+        _forward_columns(target_params, sizes, offsets, columns)
+        for r in range(batch_size):
+            j = indices[k, r]
+            next_q = columns[head, r]
             for a in range(1, n_actions):
-                next_q = max(next_q, acts[r, head + a])
+                next_q = max(next_q, columns[head + a, r])
             done = dones[j] * (one - timeouts[j])
-            td_target = rewards[j] + (one - done) * g * next_q
-            if loss_on_all_actions:
-                _scale_into(observations[j], target_mean, target_scale, acts[r])
-                head = _forward(target_params, sizes, offsets, acts[r])
+            targets[r, 0] = rewards[j] + (one - done) * g * next_q
+        if loss_on_all_actions:
+            for r in range(batch_size):
+                j = indices[k, r]
+                for i in range(n_inputs):
+                    columns[i, r] = (observations[j, i] - target_mean[i]) / target_scale[i]
+            _forward_columns(target_params, sizes, offsets, columns)
+            for r in range(batch_size):
+                td_target = targets[r, 0]
                 for a in range(n_actions):
-                    targets[r, a] = acts[r, head + a]
+                    targets[r, a] = columns[head + a, r]
                 targets[r, actions[r]] = td_target
-            else:
-                targets[r, 0] = td_target
-            _scale_into(observations[j], mean, scale, acts[r])
+        for r in range(batch_size):
+            _scale_into(observations[indices[k, r]], mean, scale, acts[r])
         if per_sample_updates:
             for r in range(batch_size):
-                losses[k, r] = _fit(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts[r : r + 1],
-                                    deltas[r : r + 1], grad, targets[r : r + 1], actions[r : r + 1],
-                                    loss_on_all_actions, lr, beta1, beta2, eps)
+                losses[k, r] = _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts[r], deltas[r], grad,
+                                        targets[r], actions[r], loss_on_all_actions, lr, beta1, beta2, eps)
         else:
-            losses[k, 0] = _fit(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, targets,
-                                actions, loss_on_all_actions, lr, beta1, beta2, eps)
+            losses[k, 0] = _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, targets,
+                                      actions, loss_on_all_actions, lr, beta1, beta2, eps)
 
 
 @_jit
@@ -333,8 +441,9 @@ class ReplayKernel:
         self.target_mean, self.target_scale = target_scaler.mean.numpy(), target_scaler.scale.numpy()
         self.sizes = np.array([q_params[0].shape[1]] + [p.shape[0] for p in q_params[::2]], dtype=np.int64)
 
-    def _data_ptrs(self) -> tuple[int, ...]:
-        return tuple(t.data_ptr() for t in self.tensors)
+    def _data_ptrs(self) -> list[int]:
+        # Checked before every replay and greedy action: map is about twice as fast as a generator here.
+        return list(map(th.Tensor.data_ptr, self.tensors))
 
     def is_bound_to(self, policy: BlogDQNPolicy) -> bool:
         return (
@@ -372,16 +481,13 @@ class ReplayKernel:
                              self.scale, self.sizes)
 
 
-def sample_replay_indices(replay_buffer: ReplayBuffer, n_replays: int, batch_size: int) -> np.ndarray:
+def sample_replay_indices(replay_buffer: HistoryReplayBuffer, n_replays: int, batch_size: int) -> np.ndarray:
     """
-    Buffer rows of ``n_replays`` minibatches drawn without replacement (B7), consuming
-    numpy's global generator exactly as ``HistoryReplayBuffer.sample`` does, so the kernel
-    and the reference path see the same minibatches from the same seed.
+    Buffer rows of ``n_replays`` minibatches drawn without replacement (B7), one after the
+    other with the buffer's own sampler, as ``HistoryReplayBuffer.sample`` draws them, so
+    the kernel and the reference path see the same minibatches from the same seed.
     """
-    size = replay_buffer.size()
-    if batch_size > size:
-        replay_buffer.sample(batch_size)  # raises the explanatory error
     indices = np.empty((n_replays, batch_size), dtype=np.int64)
     for k in range(n_replays):
-        indices[k] = np.random.choice(size, size=batch_size, replace=False)
+        indices[k] = replay_buffer.sample_indices(batch_size)
     return indices
