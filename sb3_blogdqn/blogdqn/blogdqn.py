@@ -344,8 +344,10 @@ class BlogDQN(ReplayLearning, DQN):
         if self.warming_up:
             full_history = np.zeros(n_envs, dtype=bool)  # B6: random play, no ε change
         else:
-            # A history holding NaN/inf (kept only with on_nonfinite="skip") is acted on like a short one.
-            full_history = (self._episode_steps >= self.history_length - 1) & np.isfinite(self._last_obs).all(axis=1)
+            full_history = self._episode_steps >= self.history_length - 1
+            if self.on_nonfinite == "skip":  # with "raise", a NaN/inf history raises before it is stored
+                # A history holding NaN/inf is acted on like a short one.
+                full_history &= np.isfinite(self._last_obs).all(axis=1)
         actions = np.zeros(n_envs, dtype=np.int64)
         greedy = np.zeros(n_envs, dtype=bool)
         for i in range(n_envs):
@@ -457,7 +459,8 @@ class BlogDQN(ReplayLearning, DQN):
 
     def _advance_episode_steps(self, dones: np.ndarray) -> None:
         self._episode_steps += 1
-        self._episode_steps[dones] = 0
+        if dones.any():  # rare: skip the masked write on the other steps (the per-step path)
+            self._episode_steps[dones] = 0
 
     def collect_rollouts(
         self,
