@@ -2,6 +2,7 @@
 
 import csv
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -84,8 +85,16 @@ def test_stop_training_on_reward_threshold():
     assert model.num_timesteps - model._warmup_timesteps == 50
 
 
-def test_progress_bar_runs():
+@pytest.mark.xfail(strict=True, reason="the warm-up's env steps (B6) count in num_timesteps but never reach the bar: "
+                   "BlogDQN runs the warm-up in collect_rollouts, after ProgressBarCallback sized the bar")
+def test_progress_bar_is_drawn_and_reaches_its_total(capsys):
     BlogDQN("MlpPolicy", "CartPole-v1", **SMALL).learn(60, progress_bar=True)
+    # SB3's bar is tqdm.rich, which redraws "done/total" on stdout; the last drawing is what stays on screen.
+    shown = capsys.readouterr().out
+    counts = re.findall(r"(\d+)/(\d+)", shown)
+    assert "━" in shown and counts, shown
+    done, total = map(int, counts[-1])
+    assert 0 < total <= 60 and done == total, shown
 
 
 def test_logger_keys_and_tensorboard(tmp_path):
