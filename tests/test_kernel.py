@@ -191,7 +191,7 @@ class StepRecorder(BaseCallback):
 
 
 # Learning steps over which rounding differences between the paths stay far below Q_TOLERANCE:
-# the largest gap seen over them was 2e-4 under three CPU settings (the host's; torch's
+# the largest gap seen over them was 2e-4 under three CPU settings (the development box's; torch's
 # ATEN_CPU_CAPABILITY=default; numba's NUMBA_CPU_NAME=generic). Rounding then grows by
 # orders of magnitude within a few dozen steps (Adam amplifies it), past 1e-2 from about
 # step 120 on the development box and later elsewhere, so a longer window would make
@@ -226,8 +226,8 @@ def test_kernel_and_reference_learn_alike_until_rounding_flips_a_greedy_choice()
     assert np.abs(kernel.q_values[PARITY_STEPS - 1] - kernel.q_values[0]).max() > 10 * Q_TOLERANCE
 
 
-# Random play scores about 22 on CartPole-v1. The mean score of the last 10 of 2,000
-# learning steps, averaged over seeds 0-4, was 84-89 under the three CPU settings above
+# Random play scores about 22 on CartPole-v1. The mean score of the last 10 episodes in 2,000
+# env steps, averaged over seeds 0-4, was 84-89 under the three CPU settings above
 # (single seeds 68-141): the bound, twice random play, leaves a margin of 40 to them.
 LEARNING_SEEDS = range(5)
 LEARNED_SCORE = 2 * 22
