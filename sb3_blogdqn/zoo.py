@@ -7,8 +7,8 @@ add SBX's algorithms: ``ALGOS`` (seen by ``rl_zoo3``, ``rl_zoo3.train``,
 registries ``HYPERPARAMS_SAMPLER`` / ``HYPERPARAMS_CONVERTER``. :func:`main` is the
 launcher, ``python -m sb3_blogdqn.zoo SCRIPT [zoo flags]`` (console script
 ``sb3-blogdqn-zoo``): it registers, then runs the Zoo's own script of that name (those of
-the ``rl_zoo3`` command), giving ``train`` the project's ``zoo_configs/ALGO.yml`` unless
-``--conf-file`` is passed.
+the ``rl_zoo3`` command), giving ``train`` the project's ``zoo_configs/ALGO.yml`` (installed
+with the package) unless ``--conf-file`` is passed.
 The Zoo's own algorithms (``--algo dqn``) run through it unchanged.
 
 Every blogdqn config entry carries ``vec_env_wrapper: sb3_blogdqn.VecHistory``: BlogDQN
@@ -18,6 +18,7 @@ Optuna trials) and ``enjoy`` envs, and those must feed the model histories (B1, 
 
 import argparse
 import importlib
+import importlib.resources
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,10 @@ except ImportError as error:  # pragma: no cover - depends on the install
 from sb3_blogdqn.blogdqn import BlogDQN
 
 ALGO_NAME = "blogdqn"
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "zoo_configs"
-"""The project's Zoo configs, ``ALGO.yml`` each (a source checkout's ``zoo_configs/``)."""
+# A real folder whatever the install (a wheel unpacks it, an editable install maps it to the
+# checkout's zoo_configs/): the Zoo opens --conf-file by path.
+CONFIG_DIR = Path(str(importlib.resources.files("sb3_blogdqn.zoo_configs")))
+"""The project's Zoo configs, ``ALGO.yml`` each: the package's ``sb3_blogdqn.zoo_configs``."""
 
 # The Zoo modules that look algorithms or samplers up; the others import the same dicts.
 _ZOO_READERS = ("rl_zoo3", "rl_zoo3.train", "rl_zoo3.exp_manager", "rl_zoo3.enjoy", "rl_zoo3.hyperparams_opt")

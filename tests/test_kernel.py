@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 import torch as th
+from stable_baselines3.common.callbacks import BaseCallback
 from torch import nn
 
 from sb3_blogdqn import BlogDQN
@@ -170,36 +171,81 @@ def test_kernel_names_why_it_cannot_serve_a_cuda_model(trained):
     assert kernel_unsupported_reason(trained.policy, th.device("cpu")) is None
 
 
-def train_both_paths(steps: int) -> tuple[list[float], list[float]]:
-    rewards = []
+class StepRecorder(BaseCallback):
+    """Each learning step's action, next observation, and the online Q-values the action was chosen from."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.actions: list[int] = []
+        self.observations: list[np.ndarray] = []
+        self.q_values: list[np.ndarray] = []
+
+    def _on_step(self) -> bool:
+        # The callback runs after the env step and before the step's replays: _last_obs is the
+        # history the action was chosen from, and Q still holds the weights that chose it.
+        with th.no_grad():
+            self.q_values.append(self.model.q_net(th.as_tensor(self.model._last_obs)).numpy()[0])
+        self.actions.append(int(self.locals["actions"][0]))
+        self.observations.append(self.locals["new_obs"][0].copy())
+        return True
+
+
+# Learning steps over which rounding differences between the paths stay far below Q_TOLERANCE:
+# the largest gap seen over them was 2e-4 under three CPU settings (the development box's; torch's
+# ATEN_CPU_CAPABILITY=default; numba's NUMBA_CPU_NAME=generic). Rounding then grows by
+# orders of magnitude within a few dozen steps (Adam amplifies it), past 1e-2 from about
+# step 120 on the development box and later elsewhere, so a longer window would make
+# the verdict depend on the CPU.
+PARITY_STEPS = 100
+Q_TOLERANCE = 1e-2
+
+
+def test_kernel_and_reference_learn_alike_until_rounding_flips_a_greedy_choice():
+    """
+    learn() on both paths from one seed: the same warm-up, scaler, random draws, ε and
+    target copies, so the same actions and Q-values to rounding, step by step. A greedy
+    choice between two actions whose values are within rounding of each other may go
+    either way; from the first differing action on the trajectories are different runs,
+    so the comparison stops there, after checking that Q agreed at that step too (a
+    flip is then rounding, not a difference in what the paths compute).
+    """
+    runs = []
     for use_kernel in (True, False):
-        model = make_model(use_kernel, seed=0)
-        model.learn(steps)
-        rewards.append(episode_rewards(model))
-    return rewards[0], rewards[1]
+        recorder = StepRecorder()
+        make_model(use_kernel, seed=0).learn(PARITY_STEPS + 120, callback=recorder)  # 120 > any warm-up here
+        runs.append(recorder)
+    kernel, reference = runs
+    assert len(kernel.actions) == len(reference.actions) >= PARITY_STEPS
+    differing = [t for t in range(PARITY_STEPS) if kernel.actions[t] != reference.actions[t]]
+    shared = differing[0] if differing else PARITY_STEPS
+    np.testing.assert_array_equal(np.array(kernel.observations[:shared]), np.array(reference.observations[:shared]))
+    compared = min(shared + 1, PARITY_STEPS)
+    np.testing.assert_allclose(np.array(kernel.q_values[:compared]), np.array(reference.q_values[:compared]),
+                               rtol=0, atol=Q_TOLERANCE)
+    # Not two unchanged networks: over the window the replays move Q far more than the tolerance.
+    assert np.abs(kernel.q_values[PARITY_STEPS - 1] - kernel.q_values[0]).max() > 10 * Q_TOLERANCE
 
 
-def test_kernel_and_reference_play_the_same_first_episodes():
-    """
-    From one seed both paths draw the same random numbers and make the same decisions
-    while the weights agree. Rounding differences (see :func:`trained`) grow until a
-    greedy action differs, after a dozen episodes with seed 0 on the development box;
-    the first 8 episodes, mostly exploration (B8), are identical wherever we ran it.
-    """
-    kernel_rewards, reference_rewards = train_both_paths(300)
-    assert len(kernel_rewards) >= 8 and len(reference_rewards) >= 8
-    assert kernel_rewards[:8] == reference_rewards[:8]
+# Random play scores about 22 on CartPole-v1. The mean score of the last 10 episodes in 2,000
+# env steps, averaged over seeds 0-4, was 103-104 under the CPU settings above (single seeds
+# 87-124): the bound, twice random play, leaves a margin of about 60 to them.
+LEARNING_SEEDS = range(5)
+LEARNED_SCORE = 2 * 22
 
 
-def test_kernel_and_reference_train_alike_for_2000_steps():
+def test_default_path_learns_cartpole_within_2000_steps():
     """
-    2,000 env steps with each path from one seed. The trajectories part after a dozen
-    episodes (rounding, see above), so beyond the shared first episodes we can only ask
-    that both learn. A random policy scores about 22 on CartPole (a mean of 5 episodes
-    above 40 is 3 standard deviations off); after 2,000 steps the kernel's last 5 episodes
-    averaged 55 to 163 over seeds 0-15. (The best single episode, asked for before, is
-    between 100 and 251 there, too close to a random policy's 43-81.)
+    One seed's run is one trajectory, and past the first episodes that trajectory depends on
+    the CPU's float rounding (the reference path's best episode in 2,000 steps of seed 0 was
+    172 on the development box, 136 on another x86 machine, 274 with torch's
+    ATEN_CPU_CAPABILITY=default), so learning is judged on a mean over seeds. The reference
+    path learns alike because it computes the same replays (the parity tests above), which
+    spares running it, at a twentieth of the kernel's speed, for 2,000 steps.
     """
-    kernel_rewards, reference_rewards = train_both_paths(2000)
-    assert kernel_rewards[:8] == reference_rewards[:8]
-    assert np.mean(kernel_rewards[-5:]) >= 40 and np.mean(reference_rewards[-5:]) >= 40
+    scores = []
+    for seed in LEARNING_SEEDS:
+        model = make_model(use_kernel=None, seed=seed)
+        model.learn(2000)
+        assert model._kernel is not None  # the default path is the kernel
+        scores.append(np.mean(episode_rewards(model)[-10:]))
+    assert np.mean(scores) >= LEARNED_SCORE, scores

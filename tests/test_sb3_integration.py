@@ -2,6 +2,7 @@
 
 import csv
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -98,8 +99,15 @@ def test_stop_training_on_reward_threshold():
     assert model.num_timesteps == 50
 
 
-def test_progress_bar_runs():
+def test_progress_bar_is_drawn_and_reaches_its_total(capsys):
+    # The warm-up's steps (B6) run in SB3's loop, so the bar counts them too.
     BlogDQN("MlpPolicy", "CartPole-v1", **SMALL).learn(60, progress_bar=True)
+    # SB3's bar is tqdm.rich, which redraws "done/total" on stdout; the last drawing is what stays on screen.
+    shown = capsys.readouterr().out
+    counts = re.findall(r"(\d+)/(\d+)", shown)
+    assert "━" in shown and counts, shown
+    done, total = map(int, counts[-1])
+    assert total == 60 and done == total, shown
 
 
 def test_logger_keys_and_tensorboard(tmp_path):

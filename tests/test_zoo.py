@@ -60,13 +60,24 @@ def test_register_fills_every_zoo_registry(monkeypatch) -> None:
 
 
 def test_launcher_defaults_to_the_project_configs() -> None:
-    config = str(REPO / "zoo_configs" / "blogdqn.yml")
+    # The installed configs are the checkout's zoo_configs/ (an editable install maps that folder).
+    assert (zoo.CONFIG_DIR / "blogdqn.yml").read_text() == (REPO / "zoo_configs" / "blogdqn.yml").read_text()
+    config = str(zoo.CONFIG_DIR / "blogdqn.yml")
     assert zoo._with_default_config(["--algo", "blogdqn"]) == ["--algo", "blogdqn", "--conf-file", config]
     # The user's config wins, under either of the Zoo's spellings.
     assert zoo._with_default_config(["--algo", "blogdqn", "-conf", "my.yml"]) == ["--algo", "blogdqn", "-conf", "my.yml"]
     assert zoo._with_default_config(["--algo=blogdqn", "--conf-file=my.yml"]) == ["--algo=blogdqn", "--conf-file=my.yml"]
     # No project config for the Zoo's own algorithms: the Zoo's hyperparams/dqn.yml applies.
     assert zoo._with_default_config(["--algo", "dqn"]) == ["--algo", "dqn"]
+
+
+def test_every_package_and_the_configs_are_installed() -> None:
+    """pyproject lists the packages by name (to map zoo_configs/ into the package): a new subpackage must be added there."""
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    on_disk = {".".join(init.parent.relative_to(REPO).parts) for init in (REPO / "sb3_blogdqn").rglob("__init__.py")}
+    assert set(setuptools["packages"]) == on_disk | {"sb3_blogdqn.zoo_configs"}
+    assert setuptools["package-dir"] == {"sb3_blogdqn.zoo_configs": "zoo_configs"}
+    assert setuptools["package-data"]["sb3_blogdqn.zoo_configs"] == ["*.yml"]
 
 
 def test_console_script_points_at_the_launcher() -> None:
