@@ -53,6 +53,9 @@ def main() -> None:
     print(f"Learning {args.episodes} episodes of {args.env} with the blog's DQN (seed {args.seed})", flush=True)
     model.learn(total_timesteps=10**8, callback=[progress, StopTrainingOnMaxLearningEpisodes(args.episodes)])
 
+    running_mean = sum(progress.scores) / len(progress.scores)  # the B17 plot's last running-mean point
+    print(f"{len(progress.scores)} learning episodes in {model.num_timesteps} env steps (the warm-up's included), "
+          f"running mean of the scores {running_mean:.1f}", flush=True)
     plot_training_scores(progress.scores, args.env)
     plt.tight_layout()
     plt.savefig(args.out, dpi=100)
