@@ -10,7 +10,7 @@ on three per-seed statistics with a two-sided Mann–Whitney U test:
     python benchmarks/blogdqn_distribution.py OLD_DIR NEW_DIR
 
 e.g. with the runs of an earlier commit extracted next to the current ones:
-``git archive REV benchmarks/results/cartpole/blogdqn | tar -x -C old`` then
+``mkdir old && git archive REV benchmarks/results/cartpole/blogdqn | tar -x -C old`` then
 ``python benchmarks/blogdqn_distribution.py old/benchmarks/results/cartpole/blogdqn
 benchmarks/results/cartpole/blogdqn``.
 """
