@@ -10,8 +10,11 @@ others. Of those it keeps:
 
 - ``BY_DESIGN`` lists each test BlogDQN does not pass on purpose, with the B-rule or the
   documented refusal that says why; they are deselected and counted;
-- everything else must pass: a new failure fails the suite, and so does a test of
-  ``BY_DESIGN`` that no longer exists. This file is the complete list of where BlogDQN is
+- ``ONE_TRAJECTORY`` lists each test whose verdict is a learning threshold on one seed's
+  trajectory, which float rounding can move between CPUs; each is checked over several seeds
+  in ``tests/test_sb3_dropin.py`` instead;
+- everything else must pass: a new failure fails the suite, and so does an entry of either
+  list that SB3's suite no longer has. This file is the complete list of where BlogDQN is
   not a drop-in for SB3's DQN.
 """
 
@@ -67,6 +70,18 @@ BY_DESIGN: dict[str, str] = {
 }
 
 
+# Tests whose verdict is a learning threshold on one seed's trajectory: float rounding, which
+# differs between CPUs, can move it, so it is no verdict here (the brief of tests/). Each is
+# replaced by a check over several seeds in tests/test_sb3_dropin.py.
+ONE_TRAJECTORY: dict[str, str] = {
+    "test_identity.py::test_discrete[env0-BlogDQN]": (
+        "asserts a mean reward > 90 after 1,200 steps of seed 3; BlogDQN scored 87-98 over seeds 0-7 (93 with seed 3 "
+        "under two CPU settings), so the verdict is one rounding away from flipping. "
+        "test_sb3_dropin.py::test_learns_sb3s_identity_env_over_seeds checks it over 5 seeds"
+    ),
+}
+
+
 def by_design_key(nodeid: str) -> str | None:
     """The ``BY_DESIGN`` entry covering a node id (relative to SB3's tests/), or None."""
     for key in BY_DESIGN:
@@ -80,6 +95,7 @@ def pytest_configure(config: pytest.Config) -> None:
     stable_baselines3.DQN = BlogDQN
     stable_baselines3.dqn.DQN = BlogDQN
     config.by_design = []  # type: ignore[attr-defined]
+    config.one_trajectory = []  # type: ignore[attr-defined]
 
 
 def _holds_blogdqn(value: object) -> bool:
@@ -107,9 +123,14 @@ def _runs_dqn(item: pytest.Item) -> bool:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     selected, deselected, keys_seen = [], [], set()
     for item in items:
-        key = by_design_key(item.nodeid.split("tests/", 1)[-1])
+        nodeid = item.nodeid.split("tests/", 1)[-1]
+        key = by_design_key(nodeid)
         keys_seen.add(key)
         if not _runs_dqn(item):
+            deselected.append(item)
+        elif nodeid in ONE_TRAJECTORY:
+            keys_seen.add(nodeid)
+            config.one_trajectory.append(f"{item.nodeid}: {ONE_TRAJECTORY[nodeid]}")  # type: ignore[attr-defined]
             deselected.append(item)
         elif key is not None:
             config.by_design.append(f"{item.nodeid}: {BY_DESIGN[key]}")  # type: ignore[attr-defined]
@@ -118,7 +139,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             selected.append(item)
     config.hook.pytest_deselected(items=deselected)
     items[:] = selected
-    stale = sorted(set(BY_DESIGN) - keys_seen)
+    stale = sorted((set(BY_DESIGN) | set(ONE_TRAJECTORY)) - keys_seen)
     if stale:
         raise pytest.UsageError(f"tests/sb3_conformance.py: BY_DESIGN names tests SB3's suite no longer has: {stale}")
 
@@ -127,4 +148,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     by_design = terminalreporter.config.by_design  # type: ignore[attr-defined]
     for line in by_design:
         terminalreporter.write_line(f"BY DESIGN {line}")
-    terminalreporter.write_line(f"sb3-conformance: {len(by_design)} by design")
+    one_trajectory = terminalreporter.config.one_trajectory  # type: ignore[attr-defined]
+    for line in one_trajectory:
+        terminalreporter.write_line(f"ONE TRAJECTORY {line}")
+    terminalreporter.write_line(f"sb3-conformance: {len(by_design)} by design, {len(one_trajectory)} one trajectory")
