@@ -17,8 +17,8 @@ stage $RUN --env CartPole-v1 --configs blogdqn dqn-zoo qrdqn-zoo --seeds 10 --ou
 stage $RUN --env CartPole-v1 --configs blogdqn --ablate --seeds 3 --out cartpole
 # Acrobot-v1, 5 seeds (evaluations every 5000 steps of the Zoo's 100k budget).
 stage $RUN --env Acrobot-v1 --configs blogdqn dqn-zoo qrdqn-zoo --seeds 5 --eval-freq 5000 --out acrobot
-# If time allows: more ablation seeds, dqn-bloglike everywhere.
-stage $RUN --env CartPole-v1 --configs blogdqn --ablate --seeds 5 --out cartpole
+# The ablation grid to 10 seeds per switch; then dqn-bloglike everywhere.
+stage $RUN --env CartPole-v1 --configs blogdqn --ablate --seeds 10 --out cartpole
 stage $RUN --env Acrobot-v1 --configs dqn-bloglike --seeds 5 --eval-freq 5000 --out acrobot
 stage $RUN --env CartPole-v1 --configs dqn-bloglike --seeds 10 --out cartpole
 # Stock DQN on the blog's inputs (history + frozen scaler, issue 13): inputs vs updates.
