@@ -69,13 +69,20 @@ def convert_blogdqn_params(params: dict[str, Any]) -> dict[str, Any]:
     # B8: the blog's per-decision ε decay, or SB3's linear schedule over a fraction of learn().
     if hyperparams.pop("exploration_schedule") == "per_decision":
         hyperparams["exploration_fraction"] = None
+    # B13: the blog's copy (tau 1), or SB3's Polyak averaging at the same moments.
+    if hyperparams.pop("target_update") == "copy":
+        hyperparams["tau"] = 1.0
+    # B11: one replay per stored transition inside its step, or SB3's train_freq/gradient_steps.
+    if hyperparams.pop("replay_schedule") == "per_transition":
+        hyperparams["train_freq"], hyperparams["gradient_steps"] = 1, -1
     hyperparams["policy_kwargs"] = dict(net_arch=NET_ARCHS[hyperparams.pop("net_arch")])
     return hyperparams
 
 
 def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
     """
-    Optuna sampler for BlogDQN: the usual DQN hyperparameters and the B-rule switches.
+    Optuna sampler for BlogDQN: the usual DQN hyperparameters, the B-rule switches, and SB3
+    DQN's Polyak ``tau`` and ``train_freq``/``gradient_steps`` (each against the blog's choice).
 
     The blog's values are inside every range. The signature is the Zoo's sampler
     interface; ``n_actions``, ``n_envs`` and ``additional_args`` (HER) do not apply.
@@ -103,6 +110,14 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
         params["exploration_decisions"] = trial.suggest_int("exploration_decisions", 100, 100_000, log=True)  # B8
     else:
         params["exploration_fraction"] = trial.suggest_float("exploration_fraction", 0.01, 0.5)
+    # SB3 DQN's own knobs that the fused kernel serves (clipping and n-step returns would leave it).
+    params["target_update"] = trial.suggest_categorical("target_update", ["copy", "polyak"])  # B13
+    if params["target_update"] == "polyak":
+        params["tau"] = trial.suggest_float("tau", 0.005, 0.5, log=True)
+    params["replay_schedule"] = trial.suggest_categorical("replay_schedule", ["per_transition", "sb3"])  # B11
+    if params["replay_schedule"] == "sb3":
+        params["train_freq"] = trial.suggest_int("train_freq", 1, 16, log=True)
+        params["gradient_steps"] = trial.suggest_int("gradient_steps", 1, 8, log=True)
     hyperparams = convert_blogdqn_params(params)
     trial.set_user_attr("gamma", hyperparams["gamma"])
     trial.set_user_attr("batch_size", hyperparams["batch_size"])
