@@ -195,6 +195,8 @@ def _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, row, delta, gra
             for i in range(n_in):
                 g[i] = d * x[i]
         if layer > 0:
+            # _backward's loop, written out here on purpose: B11's per-sample fit is the hot path,
+            # and it must read the weights before their step, between the bias's and the weights'.
             dx[:] = 0.0
             for o in range(sizes[layer + 1]):
                 d = dy[o]
