@@ -17,9 +17,12 @@ Optuna trials) and ``enjoy`` envs, and those must feed the model histories (B1, 
 """
 
 import argparse
+import contextlib
 import importlib
 import importlib.resources
+import io
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +32,17 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the install
     raise ImportError("The RL Zoo bridge needs the 'zoo' extra: pip install 'sb3-blogdqn[zoo]'") from error
 
+from rl_zoo3.exp_manager import ExperimentManager
+from rl_zoo3.utils import linear_schedule
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.type_aliases import GymEnv
+
 from sb3_blogdqn.blogdqn import BlogDQN
 
 ALGO_NAME = "blogdqn"
+"""``--algo blogdqn``: ``zoo_configs/blogdqn.yml``, the blog's settings (faithful on CartPole-v1)."""
+TUNED_ALGO_NAME = "blogdqn_tuned"
+"""``--algo blogdqn_tuned``: the same BlogDQN with ``zoo_configs/blogdqn_tuned.yml``, tuned per env."""
 # A real folder whatever the install (a wheel unpacks it, an editable install maps it to the
 # checkout's zoo_configs/): the Zoo opens --conf-file by path.
 CONFIG_DIR = Path(str(importlib.resources.files("sb3_blogdqn.zoo_configs")))
@@ -76,6 +87,9 @@ def convert_blogdqn_params(params: dict[str, Any]) -> dict[str, Any]:
     if hyperparams.pop("replay_schedule") == "per_transition":
         hyperparams["train_freq"], hyperparams["gradient_steps"] = 1, -1
     hyperparams["policy_kwargs"] = dict(net_arch=NET_ARCHS[hyperparams.pop("net_arch")])
+    # B12's constant rate, or the Zoo's linear decay to 0 over learn() (its "lin_" strings).
+    if hyperparams.pop("learning_rate_schedule", "constant") == "linear":
+        hyperparams["learning_rate"] = f"lin_{hyperparams['learning_rate']}"
     return hyperparams
 
 
@@ -90,8 +104,8 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
     params: dict[str, Any] = {
         "learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-2, log=True),
         "one_minus_gamma": trial.suggest_float("one_minus_gamma", 1e-4, 0.05, log=True),
-        # 16..64 transitions per replay: with per_sample_updates each one is an Adam step.
-        "batch_size_pow": trial.suggest_int("batch_size_pow", 4, 6),
+        # 16..128 transitions per replay: with per_sample_updates each one is an Adam step.
+        "batch_size_pow": trial.suggest_int("batch_size_pow", 4, 7),
         "buffer_size": trial.suggest_categorical("buffer_size", [1000, 2000, 10_000, 50_000, 100_000]),  # B5
         "target_update_interval": trial.suggest_int("target_update_interval", 10, 2000, log=True),
         "exploration_final_eps": trial.suggest_float("exploration_final_eps", 1e-4, 0.1, log=True),
@@ -105,6 +119,10 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
         "handle_timeout_termination": trial.suggest_categorical("handle_timeout_termination", [False, True]),
         # B16: the trial's evaluation plays with the network that would be deployed.
         "act_with_target": trial.suggest_categorical("act_with_target", [False, True]),
+        # Beyond the blog: Double DQN targets, SB3's Huber loss, a learning rate decaying to 0.
+        "double_q": trial.suggest_categorical("double_q", [False, True]),
+        "loss": trial.suggest_categorical("loss", ["mse", "huber"]),
+        "learning_rate_schedule": trial.suggest_categorical("learning_rate_schedule", ["constant", "linear"]),
     }
     if params["exploration_schedule"] == "per_decision":
         params["exploration_decisions"] = trial.suggest_int("exploration_decisions", 100, 100_000, log=True)  # B8
@@ -121,11 +139,13 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
     hyperparams = convert_blogdqn_params(params)
     trial.set_user_attr("gamma", hyperparams["gamma"])
     trial.set_user_attr("batch_size", hyperparams["batch_size"])
+    if isinstance(hyperparams["learning_rate"], str):  # the trial's model takes the schedule itself
+        hyperparams["learning_rate"] = linear_schedule(hyperparams["learning_rate"].removeprefix("lin_"))
     return hyperparams
 
 
 def register() -> None:
-    """Make ``--algo blogdqn`` known to every Zoo script and to ``-optimize``; idempotent."""
+    """Make ``--algo blogdqn`` and ``--algo blogdqn_tuned`` known to every Zoo script and to ``-optimize``; idempotent."""
     registries = {
         "ALGOS": BlogDQN,
         "HYPERPARAMS_SAMPLER": sample_blogdqn_params,
@@ -140,6 +160,72 @@ def register() -> None:
             for registry, entry in registries.items():
                 if isinstance(getattr(module, registry, None), dict):
                     getattr(module, registry)[ALGO_NAME] = entry
+                    getattr(module, registry)[TUNED_ALGO_NAME] = entry
+
+
+def _experiment_manager(algo: str, env_id: str) -> ExperimentManager:
+    config = CONFIG_DIR / f"{algo}.yml"
+    if not config.is_file():
+        known = sorted(path.stem for path in CONFIG_DIR.glob("*.yml"))
+        raise ValueError(f"No project Zoo config {config.name}: the presets are {known}.")
+    with contextlib.redirect_stdout(io.StringIO()):  # the Zoo prints what it loads
+        return ExperimentManager(argparse.Namespace(), algo, env_id, log_folder="", config=str(config), verbose=0)
+
+
+def read_zoo_entry(env_id: str, algo: str = TUNED_ALGO_NAME) -> dict[str, Any]:
+    """The env's entry of ``zoo_configs/ALGO.yml`` as written there (the Zoo's YAML form)."""
+    manager = _experiment_manager(algo, env_id)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            _, entry = manager.read_hyperparameters()
+    except ValueError as error:  # the Zoo's "Hyperparameters not found"
+        raise ValueError(f"zoo_configs/{algo}.yml has no entry for {env_id}.") from error
+    return dict(entry)
+
+
+@dataclass
+class ZooPreset:
+    """
+    One entry of the project's Zoo configs, turned into BlogDQN's arguments by the Zoo's own
+    preprocessing (``lin_`` schedules, ``policy_kwargs`` strings, ``callback``), so Python
+    trains exactly what ``sb3-blogdqn-zoo train --algo ALGO --env ENV`` trains::
+
+        model = load_preset("CartPole-v1").train(seed=0)              # tuned
+        model = load_preset("CartPole-v1", "blogdqn").train(seed=0)   # the blog's settings
+    """
+
+    env_id: str
+    algo: str
+    hyperparams: dict[str, Any]
+    """The entry as written in ``zoo_configs/ALGO.yml``."""
+
+    def _preprocessed(self) -> tuple[dict[str, Any], int, list[BaseCallback]]:
+        manager = _experiment_manager(self.algo, self.env_id)
+        with contextlib.redirect_stdout(io.StringIO()):
+            kwargs, _, callbacks, _ = manager._preprocess_hyperparams(dict(self.hyperparams))
+        return kwargs, manager.n_timesteps, callbacks
+
+    @property
+    def n_timesteps(self) -> int:
+        """The entry's budget: at most this many env steps (the ``callback`` may stop earlier)."""
+        return self._preprocessed()[1]
+
+    def make_model(self, env: GymEnv | str | None = None, **overrides: Any) -> BlogDQN:
+        """A BlogDQN with the entry's arguments (``overrides`` win), on ``env`` (default: the entry's env)."""
+        kwargs, _, _ = self._preprocessed()
+        kwargs.update(overrides)
+        return BlogDQN(env=self.env_id if env is None else env, **kwargs)
+
+    def train(self, seed: int | None = None, callback: BaseCallback | None = None, **overrides: Any) -> BlogDQN:
+        """Make the model and train it on the entry's budget, with its callbacks (and ``callback``)."""
+        _, n_timesteps, callbacks = self._preprocessed()
+        model = self.make_model(seed=seed, **overrides)
+        return model.learn(n_timesteps, callback=CallbackList([*callbacks, *([callback] if callback else [])]))
+
+
+def load_preset(env_id: str, algo: str = TUNED_ALGO_NAME) -> ZooPreset:
+    """The tuned preset of ``env_id`` (``algo="blogdqn"``: the blog's settings), from the installed Zoo configs."""
+    return ZooPreset(env_id, algo, read_zoo_entry(env_id, algo))
 
 
 def _with_default_config(train_args: list[str]) -> list[str]:

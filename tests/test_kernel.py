@@ -67,9 +67,31 @@ def trained() -> BlogDQN:
 @pytest.mark.parametrize("per_sample_updates", [True, False], ids=["b11_per_sample", "batched"])
 @pytest.mark.parametrize("loss_on_all_actions", [True, False], ids=["b10_all_actions", "taken_action"])
 def test_kernel_matches_reference_on_100_minibatches(trained, loss_on_all_actions, per_sample_updates):
+    assert_kernel_matches_reference(
+        trained, loss_on_all_actions=loss_on_all_actions, per_sample_updates=per_sample_updates
+    )
+
+
+@pytest.mark.parametrize("per_sample_updates", [True, False], ids=["b11_per_sample", "batched"])
+@pytest.mark.parametrize(
+    "switches",
+    [
+        {"double_q": True},
+        {"loss": "huber"},
+        {"loss": "huber", "loss_on_all_actions": False},
+        {"double_q": True, "loss": "huber", "loss_on_all_actions": False},
+    ],
+    ids=["double_q", "huber", "huber_taken_action", "double_q_huber_taken_action"],
+)
+def test_kernel_matches_reference_with_the_learning_switches(trained, switches, per_sample_updates):
+    assert_kernel_matches_reference(trained, per_sample_updates=per_sample_updates, **switches)
+
+
+def assert_kernel_matches_reference(trained: BlogDQN, per_sample_updates: bool, **switches) -> None:
+    """100 replays from ``trained``'s state on both paths: the same weights, scalers and Adam state."""
     models = {}
     for use_kernel in (True, False):
-        model = make_model(use_kernel, loss_on_all_actions=loss_on_all_actions, per_sample_updates=per_sample_updates)
+        model = make_model(use_kernel, per_sample_updates=per_sample_updates, **switches)
         copy_learning_state(trained, model)
         models[use_kernel] = model
     kernel, reference = models[True], models[False]

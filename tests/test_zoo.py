@@ -182,14 +182,24 @@ def test_zoo_own_dqn_runs_through_the_launcher(tmp_path: Path) -> None:
 
 def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    for _ in range(8):
+    for _ in range(12):
         trial = study.ask()
         sampled = zoo.sample_blogdqn_params(trial, n_actions=0, n_envs=1, additional_args={})
-        # --trial-id rebuilds the kwargs from the stored params alone.
-        assert zoo.convert_blogdqn_params(trial.params) == sampled
+        # --trial-id rebuilds the kwargs from the stored params alone, in the Zoo's YAML form:
+        # a decaying rate as a "lin_" string, which the Zoo's preprocessing turns into a schedule.
+        converted = zoo.convert_blogdqn_params(trial.params)
+        learning_rate = trial.params["learning_rate"]
+        if trial.params["learning_rate_schedule"] == "linear":
+            assert converted.pop("learning_rate") == f"lin_{learning_rate}"
+            schedule = sampled.pop("learning_rate")
+            assert schedule(1.0) == pytest.approx(learning_rate) and schedule(0.0) == 0.0
+        else:
+            assert sampled["learning_rate"] == learning_rate
+        assert converted == sampled
         for switch in ("target_update_on_episode_step", "loss_on_all_actions", "per_sample_updates",
-                       "handle_timeout_termination", "act_with_target"):
+                       "handle_timeout_termination", "act_with_target", "double_q"):
             assert isinstance(sampled[switch], bool)
+        assert sampled["loss"] in ("mse", "huber")
         assert ("exploration_decisions" in sampled) == (sampled["exploration_fraction"] is None)  # B8
         assert sampled["batch_size"] == sampled["learning_starts"] <= sampled["buffer_size"]
         assert (sampled["tau"] == 1.0) == (trial.params["target_update"] == "copy") and 0 < sampled["tau"] <= 1  # B13

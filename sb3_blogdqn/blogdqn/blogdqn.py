@@ -138,6 +138,12 @@ class BlogDQN(ReplayLearning, DQN):
         non-finite is dropped, and a non-finite history is acted on like a short one (B2:
         random action, no ε change). Either way it never reaches the replay memory, the
         scaler or the weights; ``n_rejected_nonfinite`` counts the dropped transitions.
+    :param double_q: not in the blog nor in SB3's DQN (van Hasselt et al., 2016). False
+        (default): the TD target bootstraps on ``max_a Q̂(s', a)`` (B10). True: Double DQN,
+        on ``Q̂(s', argmax_a Q(s', a))``, the online network choosing the action.
+    :param loss: ``"mse"`` (default): B10's Keras ``mse``, mean squared error. ``"huber"``:
+        SB3 DQN's ``F.smooth_l1_loss``, quadratic within 1 of the target and linear beyond,
+        averaged over the same terms (all actions or the taken one, ``loss_on_all_actions``).
     :param _init_setup_model: whether to build the network on creation
     """
 
@@ -181,13 +187,15 @@ class BlogDQN(ReplayLearning, DQN):
         act_with_target: bool = False,
         use_kernel: bool | None = None,
         on_nonfinite: str = "raise",
+        double_q: bool = False,
+        loss: str = "mse",
         _init_setup_model: bool = True,
     ) -> None:
         replay_buffer_kwargs = dict(replay_buffer_kwargs or {})
         # check_env-style: every problem of the sizes, the spaces and the wrappers, in one error.
         problems = hyperparameter_problems(
             buffer_size, learning_starts, batch_size, target_update_interval, exploration_decisions, gamma,
-            exploration_initial_eps, exploration_final_eps, exploration_fraction, on_nonfinite,
+            exploration_initial_eps, exploration_final_eps, exploration_fraction, on_nonfinite, loss,
         )
         problems += sb3_argument_problems(
             tau, gradient_steps, replay_buffer_class, replay_buffer_kwargs, handle_timeout_termination,
@@ -248,6 +256,8 @@ class BlogDQN(ReplayLearning, DQN):
         self.act_with_target = act_with_target
         self.use_kernel = use_kernel
         self.on_nonfinite = on_nonfinite
+        self.double_q = double_q
+        self.loss = loss
         self._kernel: ReplayKernel | None = None  # bound lazily to the policy's tensors, never saved
 
         # The learned agent's state beyond the weights; all of it is saved with the model.

@@ -141,27 +141,50 @@ def _keras_adam(param, grad, exp_avg, exp_avg_sq, step_size, b1, b2, c1, c2, e):
 
 
 @_inline
-def _output_gradient(q, target, action, loss_on_all_actions, norm, dq):
-    """The MSE's gradient at the head into ``dq``; return the summed squared error."""
+def _loss_term(error, huber):
+    """One term of the loss and its derivative over :func:`_loss_scale`: ``error²`` and
+    ``error`` (MSE, whose derivative ``2 error`` has its 2 in the scale), or Huber's
+    ``error² / 2`` and ``error`` within 1 of the target, ``|error| - 1/2`` and ``±1`` beyond
+    (``F.smooth_l1_loss``, beta 1)."""
+    if not huber:
+        return error * error, error
+    if abs(error) < 1.0:
+        return np.float32(0.5) * error * error, error
+    if error > 0:
+        return error - np.float32(0.5), np.float32(1.0)
+    return -error - np.float32(0.5), np.float32(-1.0)
+
+
+@_inline
+def _loss_scale(huber, n_terms):
+    """What each term's :func:`_loss_term` derivative is multiplied by: the loss is a mean over
+    ``n_terms`` terms, and MSE's derivative carries a factor 2."""
+    return np.float32((1.0 if huber else 2.0) / n_terms)
+
+
+@_inline
+def _output_gradient(q, target, action, loss_on_all_actions, huber, norm, dq):
+    """The loss's gradient at the head into ``dq`` (each term's derivative times ``norm``,
+    :func:`_loss_scale`); return the summed loss terms."""
     loss = 0.0
     if loss_on_all_actions:
         for a in range(len(q)):
-            error = q[a] - target[a]
-            loss += error * error
-            dq[a] = error * norm
+            term, derivative = _loss_term(q[a] - target[a], huber)
+            loss += term
+            dq[a] = derivative * norm
     else:
         dq[:] = 0.0
-        error = q[action] - target[0]
-        loss += error * error
-        dq[action] = error * norm
+        term, derivative = _loss_term(q[action] - target[0], huber)
+        loss += term
+        dq[action] = derivative * norm
     return loss
 
 
 @_jit
 def _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, row, delta, grad, target, action, loss_on_all_actions,
-             lr, beta1, beta2, eps):
+             huber, lr, beta1, beta2, eps):
     """
-    One Adam step on the MSE of one sample (B11's ``train_on_batch`` on a batch of one),
+    One Adam step on the loss (MSE or Huber) of one sample (B11's ``train_on_batch`` on a batch of one),
     layer by layer from the head down: the input's gradient from the weights before
     their step, then the step. A batch of one needs no accumulation: the weights'
     gradient is the outer product ``dy x``, written once, never zeroed. Returns the loss.
@@ -170,8 +193,8 @@ def _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, row, delta, gra
     n_actions = sizes[n_layers]
     n_terms = n_actions if loss_on_all_actions else 1
     head = _forward(params, sizes, offsets, row)
-    loss = _output_gradient(row[head : head + n_actions], target, action, loss_on_all_actions,
-                            np.float32(2.0 / n_terms), delta[head : head + n_actions])
+    loss = _output_gradient(row[head : head + n_actions], target, action, loss_on_all_actions, huber,
+                            _loss_scale(huber, n_terms), delta[head : head + n_actions])
     b1, b2 = np.float32(beta1), np.float32(beta2)
     c1, c2 = np.float32(1.0 - beta1), np.float32(1.0 - beta2)
     e = np.float32(eps)
@@ -235,11 +258,12 @@ def _backward(params, sizes, offsets, row, delta):
 
 @_jit
 def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, targets, actions,
-               loss_on_all_actions, lr, beta1, beta2, eps):
+               loss_on_all_actions, huber, lr, beta1, beta2, eps):
     """
-    One Adam step on the MSE of the rows of ``acts`` (scaled inputs) to ``targets``:
+    One Adam step on the loss of the rows of ``acts`` (scaled inputs) to ``targets``:
     ``BlogDQN._fit`` on a whole minibatch (``per_sample_updates=False``). Keras' ``mse``
-    is a mean over actions and rows, so each output's gradient is ``2 (q - y) / n_terms``.
+    is a mean over actions and rows, so each output's gradient is ``2 (q - y) / n_terms``
+    (Huber's: ``clip(q - y, -1, 1) / n_terms``).
     The gradients of all rows are summed in ``grad`` before each parameter's step.
     Returns the loss.
     """
@@ -247,12 +271,12 @@ def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas,
     n_layers = len(sizes) - 1
     n_actions = sizes[n_layers]
     n_terms = n_rows * n_actions if loss_on_all_actions else n_rows
-    norm = np.float32(2.0 / n_terms)
+    norm = _loss_scale(huber, n_terms)
     loss = 0.0
     for r in range(n_rows):
         head = _forward(params, sizes, offsets, acts[r])
-        loss += _output_gradient(acts[r, head : head + n_actions], targets[r], actions[r], loss_on_all_actions, norm,
-                                 deltas[r, head : head + n_actions])
+        loss += _output_gradient(acts[r, head : head + n_actions], targets[r], actions[r], loss_on_all_actions, huber,
+                                 norm, deltas[r, head : head + n_actions])
         _backward(params, sizes, offsets, acts[r], deltas[r])
     b1, b2 = np.float32(beta1), np.float32(beta2)
     c1, c2 = np.float32(1.0 - beta1), np.float32(1.0 - beta2)
@@ -286,11 +310,13 @@ def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas,
 @_jit
 def replay_kernel(indices, observations, next_observations, buffer_actions, rewards, dones, timeouts,
                   params, exp_avg, exp_avg_sq, steps, mean, scale, target_params, target_mean, target_scale,
-                  sizes, gamma, loss_on_all_actions, per_sample_updates, lr, beta1, beta2, eps, losses):
+                  sizes, gamma, loss_on_all_actions, per_sample_updates, double_q, huber, lr, beta1, beta2, eps,
+                  losses):
     """
     ``len(indices)`` replays, each on the buffer rows ``indices[k]`` (B7): TD targets
-    from Q̂ computed once (B10), then the fits, one sample at a time (B11) or the batch
-    at once. Writes each fit's loss to ``losses[k]``.
+    from Q̂ computed once (B10; with ``double_q`` at Q's greedy next action), then the
+    fits, one sample at a time (B11) or the batch at once, on the MSE or (``huber``) the
+    Huber loss. Writes each fit's loss to ``losses[k]``.
     """
     n_replays, batch_size = indices.shape
     offsets = _offsets(sizes)
@@ -307,11 +333,24 @@ def replay_kernel(indices, observations, next_observations, buffer_actions, rewa
     grad = np.empty(width, np.float32)
     targets = np.empty((batch_size, n_actions), np.float32)
     actions = np.empty(batch_size, np.int64)
+    next_actions = np.zeros(batch_size, np.int64)
     g = np.float32(gamma)
     one = np.float32(1.0)
     for k in range(n_replays):
         # B10: r + γ max_a Q̂(s', a), r alone when done (a time-limit cut counts as done
-        # unless the buffer marked it as a timeout, B14).
+        # unless the buffer marked it as a timeout, B14). Double DQN: Q̂(s', argmax_a Q(s', a)).
+        if double_q:
+            for r in range(batch_size):
+                j = indices[k, r]
+                for i in range(n_inputs):
+                    columns[i, r] = (next_observations[j, i] - mean[i]) / scale[i]
+            _forward_columns(params, sizes, offsets, columns)
+            for r in range(batch_size):
+                best = 0
+                for a in range(1, n_actions):
+                    if columns[head + a, r] > columns[head + best, r]:  # ties: the first, as torch's argmax
+                        best = a
+                next_actions[r] = best
         for r in range(batch_size):
             j = indices[k, r]
             actions[r] = buffer_actions[j]
@@ -320,9 +359,12 @@ def replay_kernel(indices, observations, next_observations, buffer_actions, rewa
         _forward_columns(target_params, sizes, offsets, columns)
         for r in range(batch_size):
             j = indices[k, r]
-            next_q = columns[head, r]
-            for a in range(1, n_actions):
-                next_q = max(next_q, columns[head + a, r])
+            if double_q:
+                next_q = columns[head + next_actions[r], r]
+            else:
+                next_q = columns[head, r]
+                for a in range(1, n_actions):
+                    next_q = max(next_q, columns[head + a, r])
             done = dones[j] * (one - timeouts[j])
             targets[r, 0] = rewards[j] + (one - done) * g * next_q
         if loss_on_all_actions:
@@ -341,10 +383,10 @@ def replay_kernel(indices, observations, next_observations, buffer_actions, rewa
         if per_sample_updates:
             for r in range(batch_size):
                 losses[k, r] = _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts[r], deltas[r], grad,
-                                        targets[r], actions[r], loss_on_all_actions, lr, beta1, beta2, eps)
+                                        targets[r], actions[r], loss_on_all_actions, huber, lr, beta1, beta2, eps)
         else:
             losses[k, 0] = _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, targets,
-                                      actions, loss_on_all_actions, lr, beta1, beta2, eps)
+                                      actions, loss_on_all_actions, huber, lr, beta1, beta2, eps)
 
 
 @_jit
@@ -456,7 +498,7 @@ class ReplayKernel:
         )
 
     def replay(self, replay_buffer: ReplayBuffer, indices: np.ndarray, gamma: float, loss_on_all_actions: bool,
-               per_sample_updates: bool) -> np.ndarray:
+               per_sample_updates: bool, double_q: bool = False, huber: bool = False) -> np.ndarray:
         """Run the replays of ``indices`` (one row per replay, B7); return each fit's loss."""
         group = self.optimizer.param_groups[0]
         n_rows = len(replay_buffer.observations)
@@ -471,7 +513,7 @@ class ReplayKernel:
             replay_buffer.timeouts.reshape(n_rows),
             self.params, self.exp_avg, self.exp_avg_sq, self.steps, self.mean, self.scale,
             self.target_params, self.target_mean, self.target_scale, self.sizes,
-            float(gamma), bool(loss_on_all_actions), bool(per_sample_updates),
+            float(gamma), bool(loss_on_all_actions), bool(per_sample_updates), bool(double_q), bool(huber),
             float(group["lr"]), float(group["betas"][0]), float(group["betas"][1]), float(group["eps"]),
             losses,
         )  # fmt: skip

@@ -71,23 +71,29 @@ class ReplayLearning:
     def _td_targets(self, replay: ReplayBufferSamples) -> th.Tensor:
         """
         Regression targets, all from the target network Q̂ (B10): ``r + γ max_a Q̂(s', a)``
-        (``r`` when done) for the taken action; with ``loss_on_all_actions`` the other
-        entries are Q̂(s), so untaken actions are pulled toward the target network. With
+        (``r`` when done; with ``double_q``, Q̂ at Q's greedy action) for the taken action;
+        with ``loss_on_all_actions`` the other entries are Q̂(s), so untaken actions are
+        pulled toward the target network. With
         n-step returns (``n_steps``), ``r`` is the n-step return and γ the buffer's discount.
         """
         discounts = self.gamma if replay.discounts is None else replay.discounts
-        next_q_values = self.q_net_target(replay.next_observations).max(dim=1, keepdim=True).values
+        next_q_values = self.q_net_target(replay.next_observations)
+        if self.double_q:  # Double DQN: Q picks the action, Q̂ values it
+            next_actions = self.q_net(replay.next_observations).argmax(dim=1, keepdim=True)
+            next_q_values = next_q_values.gather(1, next_actions)
+        else:
+            next_q_values = next_q_values.max(dim=1, keepdim=True).values
         td_targets = replay.rewards + (1 - replay.dones) * discounts * next_q_values
         if not self.loss_on_all_actions:
             return td_targets
         return self.q_net_target(replay.observations).scatter(1, replay.actions.long(), td_targets)
 
     def _fit(self, observations: th.Tensor, actions: th.Tensor, targets: th.Tensor) -> float:
-        """One Adam step on the MSE to ``targets`` (Keras ``mse``: mean over actions and batch)."""
+        """One Adam step on the MSE (Keras ``mse``: mean over actions and batch) or Huber loss to ``targets``."""
         q_values = self.q_net(observations)
         if not self.loss_on_all_actions:
             q_values = q_values.gather(1, actions.long())
-        loss = F.mse_loss(q_values, targets)
+        loss = F.smooth_l1_loss(q_values, targets) if self.loss == "huber" else F.mse_loss(q_values, targets)
         self.policy.optimizer.zero_grad()
         loss.backward()
         if math.isfinite(self.max_grad_norm):  # the blog clips nothing (B10); SB3's DQN clips at 10
@@ -108,7 +114,8 @@ class ReplayLearning:
             # The same minibatches from the same draws of numpy's generator as the reference path.
             indices = sample_replay_indices(self.replay_buffer, gradient_steps, batch_size)
             losses = self._bound_kernel().replay(
-                self.replay_buffer, indices, self.gamma, self.loss_on_all_actions, self.per_sample_updates
+                self.replay_buffer, indices, self.gamma, self.loss_on_all_actions, self.per_sample_updates,
+                self.double_q, self.loss == "huber",
             )
         else:
             losses = self._reference_replays(gradient_steps, batch_size)

@@ -25,6 +25,8 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 NONFINITE_MODES = ("raise", "skip")
+LOSSES = ("mse", "huber")
+"""B10's Keras ``mse``, or SB3 DQN's Huber loss (``F.smooth_l1_loss``, quadratic within 1 of the target)."""
 BLOG_HISTORY_LENGTH = 4  # agent_hist_len (B1)
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def hyperparameter_problems(
     exploration_final_eps: float = 1e-4,
     exploration_fraction: float | None = None,
     on_nonfinite: str = "raise",
+    loss: str = "mse",
 ) -> list[Problem]:
     """The sizes and rates BlogDQN's constructor takes, checked together."""
     problems = []
@@ -105,6 +108,9 @@ def hyperparameter_problems(
         ))
     if on_nonfinite not in NONFINITE_MODES:
         problems.append(Problem(f"on_nonfinite must be one of {NONFINITE_MODES}, got {on_nonfinite!r}."))
+    if loss not in LOSSES:
+        problems.append(Problem(f"loss must be one of {LOSSES} (the blog's is 'mse', B10; SB3's DQN uses 'huber'), "
+                                f"got {loss!r}."))
     return problems
 
 

@@ -110,13 +110,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "hyperparams": DQN_BLOGLIKE_INPUTS_HYPERPARAMS,
     },
     "qrdqn-zoo": {"algo": "qrdqn", "zoo": True},
+    # The tuned BlogDQN: each env's entry of the shipped zoo_configs/blogdqn_tuned.yml, budget included.
+    "blogdqn-tuned": {"algo": "blogdqn", "zoo_config": "blogdqn_tuned"},
     **_ablation_presets(),
 }
 DEFAULT_CONFIGS = ("blogdqn", "dqn-zoo", "dqn-bloglike", "qrdqn-zoo")
 ABLATION_CONFIGS = tuple(name for name in PRESETS if name.startswith("blogdqn-std-"))
 
 # The configuration keys a preset may use, besides "base".
-_KEYS = {"algo", "zoo", "zoo_budget", "hyperparams", "max_episodes", "exploration_steps"}
+_KEYS = {"algo", "zoo", "zoo_budget", "zoo_config", "hyperparams", "max_episodes", "exploration_steps"}
 
 
 def load_configs(names_or_files: list[str]) -> dict[str, dict[str, Any]]:
@@ -178,16 +180,20 @@ def resolve(
     """
     algo = config["algo"]
     hyperparams: dict[str, Any] = {}
+    episodes = config.get("max_episodes")
     if config.get("zoo") or config.get("zoo_budget"):
         zoo = zoo_hyperparams(algo, env_id)
         hyperparams = zoo if config.get("zoo") else {"n_timesteps": zoo["n_timesteps"]}
+    if config.get("zoo_config"):
+        hyperparams, entry_episodes = _project_zoo_entry(name, config["zoo_config"], env_id)
+        episodes = entry_episodes if episodes is None else episodes
     hyperparams.update(copy.deepcopy(config.get("hyperparams", {})))
-    episodes = config.get("max_episodes")
     if episodes is not None:
         episodes = int(max_episodes or episodes)
-        # Generous upper bound: every episode runs to the env's time limit.
-        limit = gym.spec(env_id).max_episode_steps or 10_000
-        hyperparams["n_timesteps"] = episodes * limit
+        if "n_timesteps" not in hyperparams:
+            # Generous upper bound: every episode runs to the env's time limit.
+            limit = gym.spec(env_id).max_episode_steps or 10_000
+            hyperparams["n_timesteps"] = episodes * limit
     if "n_timesteps" not in hyperparams:
         raise ValueError(f"Configuration {name!r} has no budget: set 'max_episodes', 'zoo' or hyperparams.n_timesteps.")
     n_timesteps = int(float(hyperparams["n_timesteps"]))
@@ -206,6 +212,28 @@ def resolve(
     }
 
 
+def _project_zoo_entry(name: str, algo: str, env_id: str) -> tuple[dict[str, Any], int | None]:
+    """
+    The env's entry of the project's ``zoo_configs/ALGO.yml``, as a run's hyperparameters and
+    episode budget: its ``StopTrainingOnMaxLearningEpisodes`` callback becomes the comparison's
+    own episode budget, and its ``VecHistory`` wrapper the history BlogDQN builds anyway.
+    """
+    from sb3_blogdqn.zoo import read_zoo_entry
+
+    hyperparams = read_zoo_entry(env_id, algo)
+    episodes = None
+    for callback in hyperparams.pop("callback", None) or []:
+        (class_name, kwargs), = callback.items()
+        if class_name != "sb3_blogdqn.StopTrainingOnMaxLearningEpisodes":
+            raise ValueError(f"{name}: the comparison runs no callback but the episode budget, got {class_name}.")
+        episodes = int(kwargs["max_episodes"])
+    for wrapper in hyperparams.pop("vec_env_wrapper", None) or []:
+        (class_name, kwargs), = wrapper.items()
+        if class_name != "sb3_blogdqn.VecHistory" or kwargs["history_length"] != hyperparams.get("history_length", 4):
+            raise ValueError(f"{name}: BlogDQN builds its own history; {class_name} {kwargs} does not match it.")
+    return hyperparams, episodes
+
+
 def describe_presets() -> str:
     lines = []
     for name, config in PRESETS.items():
@@ -213,6 +241,9 @@ def describe_presets() -> str:
         budget = f"{flat['max_episodes']} episodes" if flat.get("max_episodes") else "the Zoo's n_timesteps"
         if flat.get("zoo"):
             origin = "the RL Zoo's tuned hyperparameters"
+        elif flat.get("zoo_config"):
+            budget = "the entry's budget"
+            origin = f"the env's entry of zoo_configs/{flat['zoo_config']}.yml"
         elif flat["algo"] == "blogdqn":
             origin = "BlogDQN's defaults (the blog)" + (" with" if flat.get("hyperparams") else "")
         else:
