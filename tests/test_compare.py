@@ -79,6 +79,8 @@ def test_report_merges_results_folders(shards: list[Path], tmp_path: Path) -> No
     for config in ("| blogdqn |", "| dqn-zoo |"):
         assert config in summary
     assert "Success rate across seeds" in summary or "Yes: BlogDQN" in summary
+    assert "|mean_reward|std_reward|n_timesteps|eval_timesteps|eval_episodes|" in summary  # the Zoo's benchmark table
+    assert "|0.3k       |" in summary and "`blogdqn` at 4 episodes" in summary
     for figure in ("final", "curves_timesteps", "curves_seconds", "b17_blogdqn"):
         assert (tmp_path / f"{figure}_CartPole-v1.png").stat().st_size > 1000
         assert f"{figure}_CartPole-v1.png" in summary
@@ -142,12 +144,18 @@ def test_job_folders_follow_the_zoo_layout() -> None:
     assert Job("dqn-zoo", "CartPole-v1", 3).folder(Path("out")) == Path("out/dqn-zoo/CartPole-v1_3")
 
 
+def fake_run(timesteps: list[int], returns: list[list[float]], spec: dict | None = None) -> dict:
+    """A run's record with only its evaluations (CartPole's: +1 per step, so lengths = returns) and ``spec``."""
+    evaluations = {"timesteps": timesteps, "seconds": [t / 100 for t in timesteps], "returns": returns,
+                   "lengths": [[int(r) for r in episodes] for episodes in returns]}
+    return {"evaluations": evaluations, "spec": spec}
+
+
 def test_solved_is_the_first_evaluation_reaching_the_threshold_and_curves_hold_the_last_value() -> None:
     from sb3_blogdqn.compare.report import curve_matrix, first_solved
 
     def run(timesteps: list[int], means: list[float]) -> dict:
-        return {"evaluations": {"timesteps": timesteps, "seconds": [t / 100 for t in timesteps],
-                                "returns": [[m, m] for m in means]}}
+        return fake_run(timesteps, [[m, m] for m in means])
 
     short, long = run([100, 200], [480.0, 100.0]), run([100, 200, 300, 400], [10.0, 20.0, 30.0, 500.0])
     assert first_solved(short, 475) == (100, 1.0)
@@ -157,3 +165,24 @@ def test_solved_is_the_first_evaluation_reaching_the_threshold_and_curves_hold_t
     assert grid[0] == 100 and grid[-1] == 400 and matrix.shape == (2, 1, len(grid))
     assert matrix[0, 0, -1] == 100.0  # the short run holds its final evaluation
     assert matrix[1, 0, -1] == 500.0
+
+
+def test_zoo_benchmark_table_pools_every_seeds_final_evaluation_episodes() -> None:
+    from sb3_blogdqn.compare.report import zoo_benchmark_table
+
+    tuned = {"algo": "blogdqn", "n_timesteps": 50_000, "max_episodes": None}
+    capped = {"algo": "blogdqn", "n_timesteps": 1_500_000, "max_episodes": 400}
+    by_config = {
+        # Only the last evaluation counts; the earlier ones (10, 20) must not.
+        "blogdqn-tuned": [fake_run([100, 200], [[10.0, 20.0], [500.0, 400.0]], tuned),
+                          fake_run([100, 200], [[10.0, 20.0], [300.0, 200.0]], tuned)],
+        "blogdqn": [fake_run([300], [[9.0, 11.0]], capped)],
+    }
+    header, rule, *rows = zoo_benchmark_table("CartPole-v1", by_config)
+    assert header.replace(" ", "") == "|algo|env_id|mean_reward|std_reward|n_timesteps|eval_timesteps|eval_episodes|"
+    assert rule == "|-------------|-----------|----------:|---------:|-----------|-------------:|------------:|"
+    assert rows[0] == "|blogdqn-tuned|CartPole-v1|    350.000|   111.803|50k        |          1400|            4|"
+    cells = [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
+    # std over the 4 pooled episodes (111.803), not over the 2 seed means (100).
+    assert cells[0] == ["blogdqn-tuned", "CartPole-v1", "350.000", "111.803", "50k", "1400", "4"]
+    assert cells[1] == ["blogdqn", "CartPole-v1", "10.000", "1.000", "1.5M", "20", "2"]

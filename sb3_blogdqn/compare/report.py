@@ -8,7 +8,7 @@ ablations. A run's score is the mean return of its last deterministic evaluation
 
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,12 @@ from sb3_blogdqn.compare.runner import RESULT_FILE
 # What the blog reports its learned (target) network scoring, per env it tried.
 BLOG_REPORTED_SCORE = {"CartPole-v1": 500.0}
 CURVE_POINTS = 60
+ZOO_BENCHMARK = "https://github.com/DLR-RM/rl-baselines3-zoo/blob/master/benchmark.md"
+# The columns of the Zoo's benchmark.md, each True where its writer (pytablewriter) right-aligns it, being numeric.
+ZOO_BENCHMARK_COLUMNS = {
+    "algo": False, "env_id": False, "mean_reward": True, "std_reward": True,
+    "n_timesteps": False, "eval_timesteps": True, "eval_episodes": True,
+}
 
 
 def load_runs(folders: list[Path]) -> list[dict[str, Any]]:
@@ -183,6 +189,7 @@ def _env_section(env_id: str, runs: list[dict[str, Any]], out: Path, threshold: 
             f"| {_median([r['steps_per_second'] for r in group])} |"
         )
     lines.append("")
+    lines += _zoo_benchmark(env_id, by_config)
     lines += _blog_claim(env_id, by_config)
     lines += _ablations(env_id, by_config, scores, reps)
 
@@ -206,6 +213,58 @@ def _env_section(env_id: str, runs: list[dict[str, Any]], out: Path, threshold: 
     for caption, figure in figures:
         lines += [f"**{caption}**", "", f"![{caption}]({figure})", ""]
     return lines
+
+
+def zoo_benchmark_table(env_id: str, by_config: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """
+    The Zoo's benchmark.md table, one row per config. The Zoo evaluates one trained agent; here every
+    seed's final evaluation episodes are pooled, as if they were one evaluation of the config
+    (``std_reward`` is ``np.std`` over those episodes, as the Zoo's).
+    """
+    rows = []
+    for name, runs in by_config.items():
+        returns = np.concatenate([run["evaluations"]["returns"][-1] for run in runs])
+        eval_timesteps = sum(sum(run["evaluations"]["lengths"][-1]) for run in runs)
+        n_timesteps = _zoo_timesteps(runs[0]["spec"]["n_timesteps"])
+        rows.append([name, env_id, f"{np.mean(returns):.3f}", f"{np.std(returns):.3f}", n_timesteps,
+                     str(eval_timesteps), str(len(returns))])
+    return _aligned_table(ZOO_BENCHMARK_COLUMNS, rows)
+
+
+def _zoo_timesteps(n_timesteps: int) -> str:
+    # The Zoo writes int(n / 1e3) "k" or int(n / 1e6) "M"; :g keeps what int() would drop (1.5M, not 1M).
+    return f"{n_timesteps / 1e3:g}k" if n_timesteps < 1e6 else f"{n_timesteps / 1e6:g}M"
+
+
+def _aligned_table(columns: dict[str, bool], rows: list[list[str]]) -> list[str]:
+    """A Markdown table padded as pytablewriter pads the Zoo's, so that the two also read alike as plain text."""
+    widths = [max(map(len, column)) for column in zip(columns, *rows, strict=True)]
+    right = list(columns.values())
+
+    def line(cells: Iterable[str]) -> str:
+        return "|" + "|".join(cells) + "|"
+
+    return [
+        line(f"{name:^{width}}" for name, width in zip(columns, widths, strict=True)),
+        line("-" * (width - 1) + (":" if r else "-") for width, r in zip(widths, right, strict=True)),
+        *(line(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right, strict=True)) for row in rows),
+    ]
+
+
+def _zoo_benchmark(env_id: str, by_config: dict[str, list[dict[str, Any]]]) -> list[str]:
+    caps = [f"`{name}` at {runs[0]['spec']['max_episodes']} episodes" for name, runs in by_config.items()
+            if runs[0]["spec"]["max_episodes"] is not None]
+    caps_text = f" Episode caps apply too, training stopping at whichever comes first: {', '.join(caps)}." if caps else ""
+    return [
+        "### In the RL Zoo's benchmark format",
+        "",
+        f"The columns of the Zoo's [benchmark.md]({ZOO_BENCHMARK}): `algo` is the config; `mean_reward` and `std_reward` "
+        "are over all episodes of every seed's final deterministic evaluation, pooled; `eval_timesteps` and "
+        f"`eval_episodes` are those episodes' env steps and number; `n_timesteps` is the step budget (M = 1e6).{caps_text}",
+        "",
+        *zoo_benchmark_table(env_id, by_config),
+        "",
+    ]
 
 
 def _blog_claim(env_id: str, by_config: dict[str, list[dict[str, Any]]]) -> list[str]:
