@@ -216,11 +216,16 @@ class ZooPreset:
         kwargs.update(overrides)
         return BlogDQN(env=self.env_id if env is None else env, **kwargs)
 
-    def train(self, seed: int | None = None, callback: BaseCallback | None = None, **overrides: Any) -> BlogDQN:
-        """Make the model and train it on the entry's budget, with its callbacks (and ``callback``)."""
-        _, n_timesteps, callbacks = self._preprocessed()
+    def train(self, seed: int | None = None, callback: BaseCallback | None = None, n_timesteps: int | None = None,
+              **overrides: Any) -> BlogDQN:
+        """
+        Make the model and train it on the entry's budget (or ``n_timesteps``), with the entry's
+        callbacks (the episode budget) and ``callback``; ``overrides`` go to the constructor.
+        """
+        _, budget, callbacks = self._preprocessed()
         model = self.make_model(seed=seed, **overrides)
-        return model.learn(n_timesteps, callback=CallbackList([*callbacks, *([callback] if callback else [])]))
+        callbacks += [callback] if callback is not None else []
+        return model.learn(budget if n_timesteps is None else n_timesteps, callback=CallbackList(callbacks))
 
 
 def load_preset(env_id: str, algo: str = TUNED_ALGO_NAME) -> ZooPreset:

@@ -186,3 +186,15 @@ def test_zoo_benchmark_table_pools_every_seeds_final_evaluation_episodes() -> No
     # std over the 4 pooled episodes (111.803), not over the 2 seed means (100).
     assert cells[0] == ["blogdqn-tuned", "CartPole-v1", "350.000", "111.803", "50k", "1400", "4"]
     assert cells[1] == ["blogdqn", "CartPole-v1", "10.000", "1.000", "1.5M", "20", "2"]
+
+
+def test_the_tuned_preset_runs_each_envs_shipped_entry_within_both_budgets():
+    from sb3_blogdqn.zoo import read_zoo_entry
+
+    spec = resolve("blogdqn-tuned", load_configs(["blogdqn-tuned"])["blogdqn-tuned"], "CartPole-v1")
+    entry = read_zoo_entry("CartPole-v1")
+    # 400 learning episodes or the entry's env steps, whichever ends first (the Zoo DQN's 50k).
+    assert (spec["n_timesteps"], spec["max_episodes"]) == (entry["n_timesteps"], 400)
+    # The callback is the run's episode budget and the history BlogDQN's own: no Zoo callback or wrapper is left.
+    assert "callback" not in spec["hyperparams"] and "vec_env_wrapper" not in spec["hyperparams"]
+    assert spec["hyperparams"]["double_q"] == entry["double_q"]

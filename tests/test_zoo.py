@@ -258,3 +258,59 @@ def test_two_workers_share_one_journal_study(tmp_path: Path) -> None:
     trials = _journal_study(journal, "shared").trials
     assert sorted(trial.number for trial in trials) == [0, 1]
     assert all(trial.state == optuna.trial.TrialState.COMPLETE for trial in trials)
+
+
+# ---------------------------------------------------------------- the presets: blog settings and tuned
+
+
+def test_the_blogs_cartpole_entry_is_reachable_by_name_and_is_the_blog():
+    preset = zoo.load_preset(ENV_ID, "blogdqn")
+    model = preset.make_model(seed=0)
+    blog = BlogDQN("MlpPolicy", ENV_ID)
+    assert [model.lr_schedule(p) for p in (1.0, 0.5, 0.0)] == [blog.lr_schedule(p) for p in (1.0, 0.5, 0.0)]
+    for name in ("buffer_size", "learning_starts", "batch_size", "gamma", "target_update_interval",
+                 "exploration_final_eps", "exploration_decisions", "loss_on_all_actions", "per_sample_updates",
+                 "target_update_on_episode_step", "handle_timeout_termination", "double_q", "loss", "tau"):
+        assert getattr(model, name) == getattr(blog, name), name
+    assert preset.n_timesteps == 201_000
+
+
+def tuned_envs() -> list[str]:
+    return list(yaml.safe_load((zoo.CONFIG_DIR / f"{zoo.TUNED_ALGO_NAME}.yml").read_text()))
+
+
+@pytest.mark.parametrize("env_id", tuned_envs())
+def test_every_tuned_entry_builds_its_models_arguments(env_id):
+    preset = zoo.load_preset(env_id)
+    entry = preset.hyperparams
+    model = preset.make_model(seed=0)
+    for name in ("buffer_size", "batch_size", "gamma", "target_update_interval", "double_q", "loss", "tau",
+                 "loss_on_all_actions", "per_sample_updates", "handle_timeout_termination", "history_length"):
+        assert getattr(model, name) == entry[name], name
+    # The Zoo's "lin_" strings become SB3 schedules, decaying to 0 over the budget.
+    if str(entry["learning_rate"]).startswith("lin_"):
+        assert model.lr_schedule(1.0) == pytest.approx(float(entry["learning_rate"][4:]))
+        assert model.lr_schedule(0.0) == 0.0
+    assert preset.n_timesteps == entry["n_timesteps"]
+    assert model._uses_kernel(), "a tuned preset runs on the fused kernel"
+
+
+def test_a_tuned_preset_trains_in_one_line_with_its_episode_budget():
+    model = zoo.load_preset(ENV_ID).train(seed=0, n_timesteps=300)
+    assert model.num_timesteps == 300
+    assert model.double_q == zoo.read_zoo_entry(ENV_ID)["double_q"]
+
+
+def test_a_missing_preset_names_the_file_and_the_env():
+    with pytest.raises(ValueError, match=r"blogdqn_tuned\.yml has no entry for Pendulum-v1"):
+        zoo.load_preset("Pendulum-v1")
+    with pytest.raises(ValueError, match=r"No project Zoo config nope.yml: the presets are \['blogdqn', "):
+        zoo.load_preset(ENV_ID, "nope")
+
+
+def test_the_zoo_trains_the_tuned_preset_with_one_flag(tmp_path: Path) -> None:
+    zoo.main(["train", "--algo", zoo.TUNED_ALGO_NAME, *SHORT, "-n", "200", "-f", str(tmp_path), "--eval-freq", "-1"])
+    run = tmp_path / zoo.TUNED_ALGO_NAME / f"{ENV_ID}_1"
+    model = BlogDQN.load(run / f"{ENV_ID}.zip")
+    config = yaml.load((run / ENV_ID / "config.yml").read_text(), Loader=yaml.UnsafeLoader)
+    assert dict(config)["double_q"] == zoo.read_zoo_entry(ENV_ID)["double_q"] == model.double_q

@@ -9,7 +9,10 @@ workers run them first and TPE starts from them:
 
 - ``blog``: BlogDQN's defaults, the blog's settings (B1-B16);
 - ``zoo-dqn``: the RL Zoo's tuned DQN hyperparameters for the env, where the sampler's ranges
-  hold them, with every B-rule switch at standard DQN: stock DQN's updates on the blog's inputs.
+  hold them, with every B-rule switch at standard DQN: stock DQN's updates on the blog's inputs;
+- ``blog-stable``: the blog's settings with DQN practice's stabilizers for a *final* model: the
+  learning rate decaying linearly to 0 over the budget, bootstrapping through time-limit cuts
+  (B14's switch), Double DQN targets and a 50,000-transition memory.
 
 Each queued trial keeps a ``start`` user attribute naming it, so the study shows where a result came from.
 """
@@ -42,6 +45,15 @@ BLOG = {
     "learning_rate_schedule": "constant",
     "target_update": "copy",
     "replay_schedule": "per_transition",
+}
+
+
+BLOG_STABLE = {
+    **BLOG,
+    "learning_rate_schedule": "linear",
+    "handle_timeout_termination": True,
+    "double_q": True,
+    "buffer_size": 50_000,
 }
 
 
@@ -84,14 +96,15 @@ def main() -> None:
     parser.add_argument("--env", required=True)
     parser.add_argument("--storage", required=True, help="a journal file (.log) or an RDB URL, as the Zoo's --storage")
     parser.add_argument("--study-name", help="default: blogdqn-ENV")
-    parser.add_argument("--starts", nargs="+", default=["blog", "zoo-dqn"], choices=["blog", "zoo-dqn"])
+    parser.add_argument("--starts", nargs="+", default=["blog", "zoo-dqn"], choices=["blog", "zoo-dqn", "blog-stable"])
     args = parser.parse_args()
     storage = args.storage
     if storage.endswith(".log"):
         storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
     name = args.study_name or f"blogdqn-{args.env}"
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True)
-    starts = {"blog": BLOG, "zoo-dqn": zoo_dqn_start(args.env) if "zoo-dqn" in args.starts else None}
+    starts = {"blog": BLOG, "blog-stable": BLOG_STABLE,
+              "zoo-dqn": zoo_dqn_start(args.env) if "zoo-dqn" in args.starts else None}
     for start in args.starts:
         study.enqueue_trial(starts[start], user_attrs={"start": start}, skip_if_exists=True)
         print(f"{name}: queued {start}: {starts[start]}")

@@ -1,0 +1,60 @@
+"""
+Print one trial of a BlogDQN study as an entry of ``zoo_configs/blogdqn_tuned.yml``.
+
+    python benchmarks/tuning/export_trial.py --storage benchmarks/tuning/blogdqn_CartPole-v1.log --trial 11 \
+        --n-timesteps 50000 --max-episodes 400
+    python benchmarks/tuning/export_trial.py --storage benchmarks/tuning/blogdqn_CartPole-v1.log --table
+
+The entry is the sampler's converter applied to the trial's stored parameters, which is what the
+Zoo's ``--trial-id`` trains, plus what every BlogDQN entry needs (the ``VecHistory`` wrapper for
+the Zoo's evaluation envs) and the budget. ``--table`` prints the study's trials, best first.
+"""
+
+import argparse
+
+import optuna
+import yaml
+
+from sb3_blogdqn.zoo import convert_blogdqn_params
+
+
+def load_study(storage: str, study_name: str | None) -> optuna.Study:
+    if storage.endswith(".log"):
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+    if study_name is None:
+        (study_name,) = optuna.get_all_study_names(storage)
+    return optuna.load_study(storage=storage, study_name=study_name)
+
+
+def entry(trial: optuna.trial.FrozenTrial, n_timesteps: int, max_episodes: int | None) -> dict:
+    hyperparams = convert_blogdqn_params(trial.params)
+    hyperparams["policy_kwargs"] = f"dict(net_arch={hyperparams['policy_kwargs']['net_arch']})"
+    result = {"policy": "MlpPolicy", "n_timesteps": n_timesteps, **hyperparams, "history_length": 4,
+              "vec_env_wrapper": [{"sb3_blogdqn.VecHistory": {"history_length": 4}}]}
+    if max_episodes is not None:
+        result["callback"] = [{"sb3_blogdqn.StopTrainingOnMaxLearningEpisodes": {"max_episodes": max_episodes}}]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--storage", required=True)
+    parser.add_argument("--study-name")
+    parser.add_argument("--trial", type=int, help="the trial's number")
+    parser.add_argument("--n-timesteps", type=int)
+    parser.add_argument("--max-episodes", type=int)
+    parser.add_argument("--table", action="store_true")
+    args = parser.parse_args()
+    study = load_study(args.storage, args.study_name)
+    if args.table:
+        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        for trial in sorted(done, key=lambda t: -t.value):
+            print(f"{trial.number:4d} {trial.value:9.2f} {trial.user_attrs.get('start', '')} {trial.params}")
+        return
+    trial = study.trials[args.trial]
+    print(f"# trial {trial.number} of study {study.study_name}, value {trial.value}")
+    print(yaml.safe_dump({"ENV": entry(trial, args.n_timesteps, args.max_episodes)}, sort_keys=False), end="")
+
+
+if __name__ == "__main__":
+    main()
