@@ -12,7 +12,8 @@ workers run them first and TPE starts from them:
   hold them, with every B-rule switch at standard DQN: stock DQN's updates on the blog's inputs;
 - ``blog-stable``: the blog's settings with DQN practice's stabilizers for a *final* model: the
   learning rate decaying linearly to 0 over the budget, bootstrapping through time-limit cuts
-  (B14's switch), Double DQN targets and a 50,000-transition memory.
+  (B14's switch), Double DQN targets and a 50,000-transition memory;
+- ``zoo-dqn-stable``: ``zoo-dqn`` with the learning rate decaying linearly to 0 and Double DQN targets.
 
 Each queued trial keeps a ``start`` user attribute naming it, so the study shows where a result came from.
 """
@@ -96,15 +97,17 @@ def main() -> None:
     parser.add_argument("--env", required=True)
     parser.add_argument("--storage", required=True, help="a journal file (.log) or an RDB URL, as the Zoo's --storage")
     parser.add_argument("--study-name", help="default: blogdqn-ENV")
-    parser.add_argument("--starts", nargs="+", default=["blog", "zoo-dqn"], choices=["blog", "zoo-dqn", "blog-stable"])
+    parser.add_argument("--starts", nargs="+", default=["blog", "zoo-dqn"],
+                        choices=["blog", "zoo-dqn", "blog-stable", "zoo-dqn-stable"])
     args = parser.parse_args()
     storage = args.storage
     if storage.endswith(".log"):
         storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
     name = args.study_name or f"blogdqn-{args.env}"
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True)
-    starts = {"blog": BLOG, "blog-stable": BLOG_STABLE,
-              "zoo-dqn": zoo_dqn_start(args.env) if "zoo-dqn" in args.starts else None}
+    zoo_dqn = zoo_dqn_start(args.env)
+    starts = {"blog": BLOG, "blog-stable": BLOG_STABLE, "zoo-dqn": zoo_dqn,
+              "zoo-dqn-stable": {**zoo_dqn, "learning_rate_schedule": "linear", "double_q": True}}
     for start in args.starts:
         study.enqueue_trial(starts[start], user_attrs={"start": start}, skip_if_exists=True)
         print(f"{name}: queued {start}: {starts[start]}")
