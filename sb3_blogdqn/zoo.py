@@ -70,13 +70,16 @@ def convert_blogdqn_params(params: dict[str, Any]) -> dict[str, Any]:
     Turn an Optuna trial's raw parameters into BlogDQN keyword arguments.
 
     The Zoo calls this on a stored trial's ``params`` (``--trial-id``), so it must not
-    need anything but them. The warm-up is one minibatch, as in the blog (32 and 32):
-    ``learning_starts = batch_size``, so B6/B7 always have enough distinct transitions.
+    need anything but them. The warm-up (B6), on which the scaler is fitted (B4), is at
+    least one minibatch (B7), as in the blog (32 and 32); trials sampled before
+    ``learning_starts`` was a parameter have exactly one minibatch.
     """
     hyperparams = dict(params)
     hyperparams["gamma"] = 1 - hyperparams.pop("one_minus_gamma")
     hyperparams["batch_size"] = 2 ** hyperparams.pop("batch_size_pow")
-    hyperparams["learning_starts"] = hyperparams["batch_size"]
+    # Within the memory: the warm-up's transitions must all fit in it (B5).
+    warmup = min(hyperparams.get("learning_starts", 0), hyperparams["buffer_size"])
+    hyperparams["learning_starts"] = max(hyperparams["batch_size"], warmup)
     # B8: the blog's per-decision ε decay, or SB3's linear schedule over a fraction of learn().
     if hyperparams.pop("exploration_schedule") == "per_decision":
         hyperparams["exploration_fraction"] = None
@@ -107,6 +110,9 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
         # 16..128 transitions per replay: with per_sample_updates each one is an Adam step.
         "batch_size_pow": trial.suggest_int("batch_size_pow", 4, 7),
         "buffer_size": trial.suggest_categorical("buffer_size", [1000, 2000, 10_000, 50_000, 100_000]),  # B5
+        # B6: random play before learning, and the scaler's sample (B4): the blog's one minibatch
+        # (32) sees only states near the start, which is too few where the agent goes far from it.
+        "learning_starts": trial.suggest_categorical("learning_starts", [32, 1000, 5000]),
         "target_update_interval": trial.suggest_int("target_update_interval", 10, 2000, log=True),
         "exploration_final_eps": trial.suggest_float("exploration_final_eps", 1e-4, 0.1, log=True),
         "net_arch": trial.suggest_categorical("net_arch", list(NET_ARCHS)),

@@ -201,7 +201,7 @@ def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
             assert isinstance(sampled[switch], bool)
         assert sampled["loss"] in ("mse", "huber")
         assert ("exploration_decisions" in sampled) == (sampled["exploration_fraction"] is None)  # B8
-        assert sampled["batch_size"] == sampled["learning_starts"] <= sampled["buffer_size"]
+        assert sampled["batch_size"] <= sampled["learning_starts"] <= sampled["buffer_size"]  # B6, B7
         assert (sampled["tau"] == 1.0) == (trial.params["target_update"] == "copy") and 0 < sampled["tau"] <= 1  # B13
         blog_schedule = (sampled["train_freq"], sampled["gradient_steps"]) == (1, -1)  # B11
         assert blog_schedule == (trial.params["replay_schedule"] == "per_transition")
