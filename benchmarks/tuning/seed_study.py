@@ -16,6 +16,8 @@ workers run them first and TPE starts from them:
 - ``zoo-dqn-stable``: ``zoo-dqn`` with the learning rate decaying linearly to 0 and Double DQN targets.
 
 Each queued trial keeps a ``start`` user attribute naming it, so the study shows where a result came from.
+``--set KEY=VALUE`` changes a start's parameter (numbers, else YAML: true, linear...), for a candidate found
+by comparing variants over several seeds; the start is then named, e.g., ``blog-stable+learning_rate=5e-4``.
 """
 
 import argparse
@@ -94,6 +96,15 @@ def zoo_dqn_start(env_id: str) -> dict:
     }
 
 
+def _value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)  # YAML 1.1 reads 5e-4 as a string, hence the numbers first
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", required=True)
@@ -101,7 +112,9 @@ def main() -> None:
     parser.add_argument("--study-name", help="default: blogdqn-ENV")
     parser.add_argument("--starts", nargs="+", default=["blog", "zoo-dqn"],
                         choices=["blog", "zoo-dqn", "blog-stable", "zoo-dqn-stable"])
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="change the starts' parameters")
     args = parser.parse_args()
+    changes = dict(item.split("=", 1) for item in args.set)
     storage = args.storage
     if storage.endswith(".log"):
         storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
@@ -111,8 +124,10 @@ def main() -> None:
     starts = {"blog": BLOG, "blog-stable": BLOG_STABLE, "zoo-dqn": zoo_dqn,
               "zoo-dqn-stable": {**zoo_dqn, "learning_rate_schedule": "linear", "double_q": True}}
     for start in args.starts:
-        study.enqueue_trial(starts[start], user_attrs={"start": start}, skip_if_exists=True)
-        print(f"{name}: queued {start}: {starts[start]}")
+        params = {**starts[start], **{key: _value(text) for key, text in changes.items()}}
+        label = "+".join([start, *args.set])
+        study.enqueue_trial(params, user_attrs={"start": label}, skip_if_exists=True)
+        print(f"{name}: queued {label}: {params}")
 
 
 if __name__ == "__main__":
