@@ -13,11 +13,13 @@ stage() { echo "== $(date -u +%T) $*"; "$@"; }
 # The anchors: the RL Zoo's tuned DQN and QR-DQN (CartPole-v1's 10 seeds ran earlier, run_reference.sh).
 stage $RUN --env MountainCar-v0 --configs dqn-zoo qrdqn-zoo --seeds 5 --eval-freq 5000 --out mountaincar
 stage $RUN --env Acrobot-v1 --configs dqn-zoo qrdqn-zoo --seeds 10 --eval-freq 5000 --out acrobot
+# Not run yet (the compute went to the envs above): LunarLander-v3's anchors.
 stage $RUN --env LunarLander-v3 --configs dqn-zoo qrdqn-zoo --seeds 5 --eval-freq 5000 --out lunarlander
 # The tuned preset, each env's entry with its budget.
 stage $RUN --env CartPole-v1 --configs blogdqn-tuned --seeds 10 --out cartpole
 stage $RUN --env Acrobot-v1 --configs blogdqn-tuned --seeds 10 --eval-freq 5000 --out acrobot
+# No tuned entry yet for these two (benchmarks/tuning/README.md): these stages stop with that error.
 stage $RUN --env MountainCar-v0 --configs blogdqn-tuned --seeds 5 --eval-freq 5000 --out mountaincar
 stage $RUN --env LunarLander-v3 --configs blogdqn-tuned --seeds 5 --eval-freq 5000 --out lunarlander
-stage $PY -m sb3_blogdqn.compare report cartpole acrobot mountaincar lunarlander --out .
+stage $PY -m sb3_blogdqn.compare report cartpole acrobot mountaincar --out .
 echo "== $(date -u +%T) done"
