@@ -114,6 +114,16 @@ def _forward_columns(params, sizes, offsets, columns):
 
 
 @_inline
+def _forward_rows(states, rows, mean, scale, params, sizes, offsets, columns):
+    """:func:`_forward_columns` on the buffer rows ``rows`` of ``states``, scaled (B4) into the columns."""
+    for r in range(len(rows)):
+        j = rows[r]
+        for i in range(len(mean)):
+            columns[i, r] = (states[j, i] - mean[i]) / scale[i]
+    _forward_columns(params, sizes, offsets, columns)
+
+
+@_inline
 def _next_step_size(step, lr, beta1, beta2, last_t, last_step_size):
     """
     Advance one parameter's Adam step count; return it and Keras' bias-corrected step
@@ -321,7 +331,6 @@ def replay_kernel(indices, observations, next_observations, buffer_actions, rewa
     n_replays, batch_size = indices.shape
     offsets = _offsets(sizes)
     n_layers = len(sizes) - 1
-    n_inputs = sizes[0]
     n_actions = sizes[n_layers]
     head = offsets[n_layers]
     width = 0
@@ -340,25 +349,17 @@ def replay_kernel(indices, observations, next_observations, buffer_actions, rewa
         # B10: r + γ max_a Q̂(s', a), r alone when done (a time-limit cut counts as done
         # unless the buffer marked it as a timeout, B14). Double DQN: Q̂(s', argmax_a Q(s', a)).
         if double_q:
-            for r in range(batch_size):
-                j = indices[k, r]
-                for i in range(n_inputs):
-                    columns[i, r] = (next_observations[j, i] - mean[i]) / scale[i]
-            _forward_columns(params, sizes, offsets, columns)
+            _forward_rows(next_observations, indices[k], mean, scale, params, sizes, offsets, columns)
             for r in range(batch_size):
                 best = 0
                 for a in range(1, n_actions):
                     if columns[head + a, r] > columns[head + best, r]:  # ties: the first, as torch's argmax
                         best = a
                 next_actions[r] = best
+        _forward_rows(next_observations, indices[k], target_mean, target_scale, target_params, sizes, offsets, columns)
         for r in range(batch_size):
             j = indices[k, r]
             actions[r] = buffer_actions[j]
-            for i in range(n_inputs):
-                columns[i, r] = (next_observations[j, i] - target_mean[i]) / target_scale[i]
-        _forward_columns(target_params, sizes, offsets, columns)
-        for r in range(batch_size):
-            j = indices[k, r]
             if double_q:
                 next_q = columns[head + next_actions[r], r]
             else:
@@ -368,11 +369,7 @@ def replay_kernel(indices, observations, next_observations, buffer_actions, rewa
             done = dones[j] * (one - timeouts[j])
             targets[r, 0] = rewards[j] + (one - done) * g * next_q
         if loss_on_all_actions:
-            for r in range(batch_size):
-                j = indices[k, r]
-                for i in range(n_inputs):
-                    columns[i, r] = (observations[j, i] - target_mean[i]) / target_scale[i]
-            _forward_columns(target_params, sizes, offsets, columns)
+            _forward_rows(observations, indices[k], target_mean, target_scale, target_params, sizes, offsets, columns)
             for r in range(batch_size):
                 td_target = targets[r, 0]
                 for a in range(n_actions):
