@@ -13,7 +13,7 @@ stage() { echo "== $(date -u +%T) $*"; "$@"; }
 # The anchors: the RL Zoo's tuned DQN and QR-DQN (CartPole-v1's 10 seeds ran earlier, run_reference.sh).
 stage $RUN --env MountainCar-v0 --configs dqn-zoo qrdqn-zoo --seeds 5 --eval-freq 5000 --out mountaincar
 stage $RUN --env Acrobot-v1 --configs dqn-zoo qrdqn-zoo --seeds 10 --eval-freq 5000 --out acrobot
-# LunarLander-v3's anchors (a QR-DQN run with the Zoo's 170 quantiles takes over two hours here).
+# LunarLander-v3's anchors (a QR-DQN run with the Zoo's 170 quantiles trains for about two hours here).
 stage $RUN --env LunarLander-v3 --configs dqn-zoo qrdqn-zoo --seeds 5 --eval-freq 5000 --out lunarlander
 # The tuned preset, each env's entry with its budget.
 stage $RUN --env CartPole-v1 --configs blogdqn-tuned --seeds 10 --out cartpole

@@ -82,10 +82,17 @@ def interval_estimates(
 
 def _bootstrap(scores: dict[str, Any], func: Callable[..., np.ndarray], reps: int) -> tuple[dict, dict]:
     """rliable's stratified bootstrap, seeded so that a report is reproducible."""
-    with warnings.catch_warnings():
-        # rliable hands arch a RandomState, which arch deprecates; the numbers are unaffected.
-        warnings.simplefilter("ignore", FutureWarning)
-        return rly.get_interval_estimates(scores, func, reps=reps, random_state=np.random.RandomState(0))
+    # rliable's resampling draws from numpy's global generator (np.random.choice), whatever
+    # random_state says, so the global generator is seeded here and restored after.
+    global_state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        with warnings.catch_warnings():
+            # rliable hands arch a RandomState, which arch deprecates; the numbers are unaffected.
+            warnings.simplefilter("ignore", FutureWarning)
+            return rly.get_interval_estimates(scores, func, reps=reps, random_state=np.random.RandomState(0))
+    finally:
+        np.random.set_state(global_state)
 
 
 def _mean_and_iqm(scores: np.ndarray) -> np.ndarray:
