@@ -82,15 +82,13 @@ def interval_estimates(
 
 def _bootstrap(scores: dict[str, Any], func: Callable[..., np.ndarray], reps: int) -> tuple[dict, dict]:
     """rliable's stratified bootstrap, seeded so that a report is reproducible."""
-    # rliable's resampling draws from numpy's global generator (np.random.choice), whatever
-    # random_state says, so the global generator is seeded here and restored after.
+    # rliable resamples with numpy's global generator (StratifiedBootstrap.update_indices calls
+    # np.random.choice; its random_state argument never reaches that draw), so seed the global
+    # generator here and give the caller's state back afterwards.
     global_state = np.random.get_state()
     np.random.seed(0)
     try:
-        with warnings.catch_warnings():
-            # rliable hands arch a RandomState, which arch deprecates; the numbers are unaffected.
-            warnings.simplefilter("ignore", FutureWarning)
-            return rly.get_interval_estimates(scores, func, reps=reps, random_state=np.random.RandomState(0))
+        return rly.get_interval_estimates(scores, func, reps=reps)
     finally:
         np.random.set_state(global_state)
 
