@@ -129,6 +129,8 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
         "double_q": trial.suggest_categorical("double_q", [False, True]),
         "loss": trial.suggest_categorical("loss", ["mse", "huber"]),
         "learning_rate_schedule": trial.suggest_categorical("learning_rate_schedule", ["constant", "linear"]),
+        # B4 switch: bounded features scaled by the observation space's bounds, not by random play.
+        "scaler_from_bounds": trial.suggest_categorical("scaler_from_bounds", [False, True]),
     }
     if params["exploration_schedule"] == "per_decision":
         params["exploration_decisions"] = trial.suggest_int("exploration_decisions", 100, 100_000, log=True)  # B8

@@ -329,6 +329,19 @@ def test_b4_scaler_fitted_once_on_exactly_the_warmup_histories():
     _check_standardized_inputs(model, mean, std)
 
 
+def test_b4_switch_scaler_from_bounds_maps_the_spaces_bounds_onto_minus_one_to_one():
+    """Not the blog's: MountainCar-v0's states are all bounded, so no statistic comes from the warm-up."""
+    model = BlogDQN("MlpPolicy", "MountainCar-v0", scaler_from_bounds=True, seed=0)
+    assert model.scaler_from_bounds and not BlogDQN("MlpPolicy", "MountainCar-v0").scaler_from_bounds
+    model.learn(100)  # past the warm-up (B6), where the scaler is fitted (B4)
+    low, high = model.observation_space.low, model.observation_space.high  # B1's history of 4 states
+    extractor = model.policy.scaler
+    for bound, expected in ((low, -1.0), (high, 1.0)):
+        scaled = extractor(th.as_tensor(bound[None])).numpy()
+        np.testing.assert_allclose(scaled, np.full_like(scaled, expected), atol=1e-6)
+    assert extractor.n_samples_seen == 32  # fitted at the warm-up's end, as without the switch
+
+
 def test_b4_replay_memory_holds_raw_histories():
     counter = CounterEnv(terminate_at=10)
     model = BlogDQN("MlpPolicy", counter, **SMALL)

@@ -50,6 +50,20 @@ def test_b4_population_std_and_negligible_std_scaled_by_one():
     assert scale.tolist() == [np.std([1.0, 3.0, 5.0]), 1.0, 1.0]
 
 
+def test_b4_switch_from_bounds_scales_bounded_features_by_the_space_and_fits_the_unbounded_ones():
+    """CartPole-v1 bounds its position and angle, not its velocities: half the features each way."""
+    data = np.random.default_rng(0).normal(size=(32, 16))
+    fitted = VecStandardScaler(make_blog_env(ENV_ID), observations=data)
+    bounded = VecStandardScaler(make_blog_env(ENV_ID), observations=data, from_bounds=True)
+    high = bounded.venv.observation_space.high.astype(np.float64)
+    finite = np.isfinite(high)
+    assert finite.tolist() == [True, False, True, False] * 4  # B1's history of 4 states
+    np.testing.assert_array_equal(bounded.mean[finite], 0.0)  # symmetric bounds
+    np.testing.assert_allclose(bounded.scale[finite], high[finite])  # high onto 1
+    np.testing.assert_array_equal(bounded.mean[~finite], fitted.mean[~finite])
+    np.testing.assert_array_equal(bounded.scale[~finite], fitted.scale[~finite])
+
+
 def test_b4_frozen_every_observation_standardized_including_terminal_ones():
     data = np.random.default_rng(0).normal(size=(32, 16))
     scaled = VecStandardScaler(make_blog_env(ENV_ID, n_envs=2, seed=5), observations=data)  # no play: same env stream

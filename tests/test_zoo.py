@@ -198,7 +198,7 @@ def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
             assert sampled["learning_rate"] == learning_rate
         assert converted == sampled
         for switch in ("target_update_on_episode_step", "loss_on_all_actions", "per_sample_updates",
-                       "handle_timeout_termination", "act_with_target", "double_q"):
+                       "handle_timeout_termination", "act_with_target", "double_q", "scaler_from_bounds"):
             assert isinstance(sampled[switch], bool)
         assert sampled["loss"] in ("mse", "huber")
         assert ("exploration_decisions" in sampled) == (sampled["exploration_fraction"] is None)  # B8

@@ -49,6 +49,7 @@ BLOG = {
     "learning_rate_schedule": "constant",
     "target_update": "copy",
     "replay_schedule": "per_transition",
+    "scaler_from_bounds": False,
 }
 
 
@@ -91,6 +92,7 @@ def zoo_dqn_start(env_id: str) -> dict:
         "learning_rate_schedule": schedule,
         "target_update": "copy",
         "replay_schedule": "sb3",
+        "scaler_from_bounds": False,
         "train_freq": min(16, zoo["train_freq"]),
         "gradient_steps": min(8, gradient_steps),
     }

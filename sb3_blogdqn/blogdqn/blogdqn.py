@@ -144,6 +144,11 @@ class BlogDQN(ReplayLearning, DQN):
     :param loss: ``"mse"`` (default): B10's Keras ``mse``, mean squared error. ``"huber"``:
         SB3 DQN's ``F.smooth_l1_loss``, quadratic within 1 of the target and linear beyond,
         averaged over the same terms (all actions or the taken one, ``loss_on_all_actions``).
+    :param scaler_from_bounds: B4 switch, not in the blog. False (default): the scaler is
+        fitted on the warm-up histories. True: every feature whose observation-space bounds
+        are finite is scaled by them instead, ``[low, high]`` onto [-1, 1]; unbounded ones
+        (CartPole-v1's velocities) keep the warm-up's statistics. For envs whose random play
+        stays in a small part of the state space (MountainCar-v0).
     :param _init_setup_model: whether to build the network on creation
     """
 
@@ -189,6 +194,7 @@ class BlogDQN(ReplayLearning, DQN):
         on_nonfinite: str = "raise",
         double_q: bool = False,
         loss: str = "mse",
+        scaler_from_bounds: bool = False,
         _init_setup_model: bool = True,
     ) -> None:
         replay_buffer_kwargs = dict(replay_buffer_kwargs or {})
@@ -258,6 +264,7 @@ class BlogDQN(ReplayLearning, DQN):
         self.on_nonfinite = on_nonfinite
         self.double_q = double_q
         self.loss = loss
+        self.scaler_from_bounds = scaler_from_bounds
         self._kernel: ReplayKernel | None = None  # bound lazily to the policy's tensors, never saved
 
         # The learned agent's state beyond the weights; all of it is saved with the model.
@@ -419,11 +426,14 @@ class BlogDQN(ReplayLearning, DQN):
     def _end_warm_up(self) -> None:
         """
         B6's end: fit the scaler on the warm-up histories (B4, once per model: a memory
-        refilled after ``load()`` keeps the saved scaler), then start the learning episodes
-        from a fresh reset. The episodes cut here report no end to Monitor or callbacks.
+        refilled after ``load()`` keeps the saved scaler; ``scaler_from_bounds`` takes the
+        bounded features' statistics from the space), then start the learning episodes from
+        a fresh reset. The episodes cut here report no end to Monitor or callbacks.
         """
         if not self._warmup_done:
-            self.policy.fit_scaler(self.replay_buffer.observations[: self.warmup_size, 0])
+            space = self.observation_space
+            bounds = (space.low, space.high) if self.scaler_from_bounds else None  # type: ignore[attr-defined]
+            self.policy.fit_scaler(self.replay_buffer.observations[: self.warmup_size, 0], bounds)
             self._warmup_done = True
         self._last_obs = self.env.reset()  # type: ignore[assignment,union-attr]
         self._last_episode_starts = np.ones(self.n_envs, dtype=bool)

@@ -38,9 +38,9 @@ class StandardScalerExtractor(BaseFeaturesExtractor):
     def fitted(self) -> bool:
         return bool(self.n_samples_seen > 0)
 
-    def fit(self, observations: np.ndarray) -> None:
-        """Fit once on the warm-up histories (a 2-D array, one history per row), B4."""
-        mean, scale = fit_standard_scaler(observations)
+    def fit(self, observations: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Fit once on the warm-up histories (a 2-D array, one history per row), B4; ``bounds``: see ``common.scaling``."""
+        mean, scale = fit_standard_scaler(observations, bounds)
         self.mean.copy_(th.as_tensor(mean, dtype=self.mean.dtype))
         self.scale.copy_(th.as_tensor(scale, dtype=self.scale.dtype))
         self.n_samples_seen.fill_(len(observations))
@@ -104,11 +104,11 @@ class BlogDQNPolicy(DQNPolicy):
         extractor = self.q_net.features_extractor
         return extractor if isinstance(extractor, StandardScalerExtractor) else None
 
-    def fit_scaler(self, observations: np.ndarray) -> None:
-        """Fit the scaler of Q and of Q̂ once on the warm-up histories (B4)."""
+    def fit_scaler(self, observations: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Fit the scaler of Q and of Q̂ once on the warm-up histories (B4), bounded features on ``bounds`` if given."""
         for q_net in (self.q_net, self.q_net_target):
             if isinstance(q_net.features_extractor, StandardScalerExtractor):
-                q_net.features_extractor.fit(observations)
+                q_net.features_extractor.fit(observations, bounds)
 
     def set_training_mode(self, mode: bool) -> None:
         # SB3 calls this on every env step; nn.Module.train() walks every submodule each

@@ -18,7 +18,9 @@ NEGLIGIBLE_STD = 10 * np.finfo(np.float64).eps
 Array = TypeVar("Array")  # a numpy array or a torch tensor: standardize() works on both
 
 
-def fit_standard_scaler(observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fit_standard_scaler(
+    observations: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """
     Per-feature ``(mean, scale)`` of ``observations`` in float64, as scikit-learn's StandardScaler (B4).
 
@@ -26,7 +28,15 @@ def fit_standard_scaler(observations: np.ndarray) -> tuple[np.ndarray, np.ndarra
     ``10 * float64 eps`` replaced by 1 so that constant features pass through centred
     instead of becoming NaN or huge.
 
+    With ``bounds``, every feature whose two bounds are finite takes instead the statistics
+    of the two corners ``low`` and ``high``: mean ``(low + high) / 2`` and scale
+    ``(high - low) / 2``, which map the bounded range onto [-1, 1]. Random play can stay in
+    a small part of that range (MountainCar-v0's valley), and states beyond it would then
+    reach the network as inputs of many standard deviations. Unbounded features keep the
+    statistics of ``observations``.
+
     :param observations: one observation per row (rows are flattened; e.g. B1's histories)
+    :param bounds: ``(low, high)`` of the observation space, each of one row's size, or None
     :raises ValueError: for zero rows, or rows holding NaN or inf (naming the first bad row)
     """
     observations = np.asarray(observations, dtype=np.float64).reshape(len(observations), -1)
@@ -43,6 +53,12 @@ def fit_standard_scaler(observations: np.ndarray) -> tuple[np.ndarray, np.ndarra
     mean = observations.mean(axis=0)
     scale = observations.std(axis=0)
     scale[scale < NEGLIGIBLE_STD] = 1.0
+    if bounds is not None:
+        low, high = (np.asarray(bound, dtype=np.float64).reshape(-1) for bound in bounds)
+        bounded = np.isfinite(low) & np.isfinite(high)
+        corners = np.stack([np.where(bounded, low, 0.0), np.where(bounded, high, 0.0)])
+        corner_mean, corner_scale = fit_standard_scaler(corners)
+        mean, scale = np.where(bounded, corner_mean, mean), np.where(bounded, corner_scale, scale)
     return mean, scale
 
 

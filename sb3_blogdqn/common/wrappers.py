@@ -154,6 +154,10 @@ class VecStandardScaler(VecEnvWrapper):
         through but not fitted on. Over a ``VecHistory`` of length ``h`` the blog uses
         ``h - 1``: its warm-up stores no padded history (B2, B6)
     :param observations: fit on these (one observation per row) instead of playing
+    :param from_bounds: not the blog's: features with finite observation-space bounds take
+        the statistics of the bounds, mapping ``[low, high]`` onto [-1, 1]; the others are
+        fitted on the observations (``common.scaling.fit_standard_scaler``, as BlogDQN's
+        ``scaler_from_bounds``)
     """
 
     def __init__(
@@ -162,6 +166,7 @@ class VecStandardScaler(VecEnvWrapper):
         n_fit_samples: int = 32,
         skip_episode_start: int = 0,
         observations: np.ndarray | None = None,
+        from_bounds: bool = False,
     ) -> None:
         problems = self._stacking_problems(venv)
         if n_fit_samples < 0 or skip_episode_start < 0:
@@ -180,6 +185,7 @@ class VecStandardScaler(VecEnvWrapper):
         super().__init__(venv, observation_space=spaces.Box(-np.inf, np.inf, space.shape, dtype))
         self.n_fit_samples = n_fit_samples
         self.skip_episode_start = skip_episode_start
+        self.from_bounds = from_bounds
         self.mean: np.ndarray | None = None
         self.scale: np.ndarray | None = None
         self.n_samples_seen = 0
@@ -202,7 +208,9 @@ class VecStandardScaler(VecEnvWrapper):
                          "once fitted. Build a new VecStandardScaler to fit other data.")],
                 "VecStandardScaler cannot fit again",
             )
-        self.mean, self.scale = fit_standard_scaler(observations)
+        space = self.venv.observation_space
+        bounds = (space.low, space.high) if self.from_bounds else None  # type: ignore[attr-defined]
+        self.mean, self.scale = fit_standard_scaler(observations, bounds)
         self.n_samples_seen = len(observations)
 
     def set_statistics_from(self, source: "VecStandardScaler") -> None:
