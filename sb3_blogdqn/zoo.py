@@ -131,12 +131,14 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
         "learning_rate_schedule": trial.suggest_categorical("learning_rate_schedule", ["constant", "linear"]),
         # B4 switch: bounded features scaled by the observation space's bounds, not by random play.
         "scaler_from_bounds": trial.suggest_categorical("scaler_from_bounds", [False, True]),
+        # B10's one-step targets, or SB3's n-step returns (the tuning's envs are single: one env, as they need).
+        "n_steps": trial.suggest_categorical("n_steps", [1, 3, 5]),
     }
     if params["exploration_schedule"] == "per_decision":
         params["exploration_decisions"] = trial.suggest_int("exploration_decisions", 100, 100_000, log=True)  # B8
     else:
         params["exploration_fraction"] = trial.suggest_float("exploration_fraction", 0.01, 0.5)
-    # SB3 DQN's own knobs that the fused kernel serves (clipping and n-step returns would leave it).
+    # SB3 DQN's own knobs that the fused kernel serves (gradient clipping would leave it).
     params["target_update"] = trial.suggest_categorical("target_update", ["copy", "polyak"])  # B13
     if params["target_update"] == "polyak":
         params["tau"] = trial.suggest_float("tau", 0.005, 0.5, log=True)

@@ -201,12 +201,13 @@ def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
                        "handle_timeout_termination", "act_with_target", "double_q", "scaler_from_bounds"):
             assert isinstance(sampled[switch], bool)
         assert sampled["loss"] in ("mse", "huber")
+        assert sampled["n_steps"] in (1, 3, 5)  # B10's one-step targets or SB3's n-step returns
         assert ("exploration_decisions" in sampled) == (sampled["exploration_fraction"] is None)  # B8
         assert sampled["batch_size"] <= sampled["learning_starts"] <= sampled["buffer_size"]  # B6, B7
         assert (sampled["tau"] == 1.0) == (trial.params["target_update"] == "copy") and 0 < sampled["tau"] <= 1  # B13
         blog_schedule = (sampled["train_freq"], sampled["gradient_steps"]) == (1, -1)  # B11
         assert blog_schedule == (trial.params["replay_schedule"] == "per_transition")
-        BlogDQN("MlpPolicy", "CartPole-v1", **sampled)  # every sampled combination is accepted
+        BlogDQN("MlpPolicy", "CartPole-v1", use_kernel=True, **sampled)  # accepted, and served by the kernel
         study.tell(trial, 0.0)
 
 

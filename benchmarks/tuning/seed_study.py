@@ -50,6 +50,7 @@ BLOG = {
     "target_update": "copy",
     "replay_schedule": "per_transition",
     "scaler_from_bounds": False,
+    "n_steps": 1,
 }
 
 
@@ -93,6 +94,7 @@ def zoo_dqn_start(env_id: str) -> dict:
         "target_update": "copy",
         "replay_schedule": "sb3",
         "scaler_from_bounds": False,
+        "n_steps": 1,
         "train_freq": min(16, zoo["train_freq"]),
         "gradient_steps": min(8, gradient_steps),
     }

@@ -1,5 +1,5 @@
 """
-The fused CPU kernel behind BlogDQN's replays (B7, B9-B12).
+The fused CPU kernel behind BlogDQN's replays (B7, B9-B12), with one-step (B10) or n-step targets.
 
 The blog fits each minibatch one sample at a time (B11): 32 forward passes, backward
 passes and Adam steps per environment step, on a network of about a thousand weights.
@@ -317,14 +317,36 @@ def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas,
     return loss / n_terms
 
 
+@_inline
+def _n_step_return(row, rewards, dones, timeouts, n_steps, last_valid, gamma):
+    """
+    The return from buffer row ``row`` and where to bootstrap: ``(G, γ^m, last row)``, ``G``
+    the discounted rewards of the ``m <= n_steps`` rows up to the first done or time-limit
+    cut, or the newest row ``last_valid`` (the row after it is an older episode), as SB3's
+    ``NStepReplayBuffer._get_samples`` computes them. With ``n_steps`` 1: ``(r, γ, row)`` (B10).
+    """
+    n_rows = len(rewards)
+    total = np.float32(0.0)
+    discount = np.float32(1.0)
+    last = row
+    for m in range(n_steps):
+        last = (row + m) % n_rows
+        total += discount * rewards[last]
+        discount *= gamma
+        if dones[last] != 0 or timeouts[last] != 0 or last == last_valid:
+            break
+    return total, discount, last
+
+
 @_jit
-def replay_kernel(indices, observations, next_observations, buffer_actions, rewards, dones, timeouts,
-                  params, exp_avg, exp_avg_sq, steps, mean, scale, target_params, target_mean, target_scale,
-                  sizes, gamma, loss_on_all_actions, per_sample_updates, double_q, huber, lr, beta1, beta2, eps,
-                  losses):
+def replay_kernel(indices, observations, next_observations, buffer_actions, rewards, dones, timeouts, n_steps,
+                  last_valid, params, exp_avg, exp_avg_sq, steps, mean, scale, target_params, target_mean,
+                  target_scale, sizes, gamma, loss_on_all_actions, per_sample_updates, double_q, huber, lr, beta1,
+                  beta2, eps, losses):
     """
     ``len(indices)`` replays, each on the buffer rows ``indices[k]`` (B7): TD targets
-    from Q̂ computed once (B10; with ``double_q`` at Q's greedy next action), then the
+    from Q̂ computed once (B10; with ``double_q`` at Q's greedy next action; with
+    ``n_steps`` > 1 on n-step returns, bootstrapping ``n_steps`` rows on), then the
     fits, one sample at a time (B11) or the batch at once, on the MSE or (``huber``) the
     Huber loss. Writes each fit's loss to ``losses[k]``.
     """
@@ -343,31 +365,37 @@ def replay_kernel(indices, observations, next_observations, buffer_actions, rewa
     targets = np.empty((batch_size, n_actions), np.float32)
     actions = np.empty(batch_size, np.int64)
     next_actions = np.zeros(batch_size, np.int64)
+    returns = np.empty(batch_size, np.float32)
+    discounts = np.empty(batch_size, np.float32)
+    next_rows = np.empty(batch_size, np.int64)
     g = np.float32(gamma)
     one = np.float32(1.0)
     for k in range(n_replays):
+        for r in range(batch_size):
+            returns[r], discounts[r], next_rows[r] = _n_step_return(indices[k, r], rewards, dones, timeouts, n_steps,
+                                                                    last_valid, g)
         # B10: r + γ max_a Q̂(s', a), r alone when done (a time-limit cut counts as done
         # unless the buffer marked it as a timeout, B14). Double DQN: Q̂(s', argmax_a Q(s', a)).
         if double_q:
-            _forward_rows(next_observations, indices[k], mean, scale, params, sizes, offsets, columns)
+            _forward_rows(next_observations, next_rows, mean, scale, params, sizes, offsets, columns)
             for r in range(batch_size):
                 best = 0
                 for a in range(1, n_actions):
                     if columns[head + a, r] > columns[head + best, r]:  # ties: the first, as torch's argmax
                         best = a
                 next_actions[r] = best
-        _forward_rows(next_observations, indices[k], target_mean, target_scale, target_params, sizes, offsets, columns)
+        _forward_rows(next_observations, next_rows, target_mean, target_scale, target_params, sizes, offsets, columns)
         for r in range(batch_size):
-            j = indices[k, r]
-            actions[r] = buffer_actions[j]
+            actions[r] = buffer_actions[indices[k, r]]
             if double_q:
                 next_q = columns[head + next_actions[r], r]
             else:
                 next_q = columns[head, r]
                 for a in range(1, n_actions):
                     next_q = max(next_q, columns[head + a, r])
-            done = dones[j] * (one - timeouts[j])
-            targets[r, 0] = rewards[j] + (one - done) * g * next_q
+            last = next_rows[r]
+            done = dones[last] * (one - timeouts[last])
+            targets[r, 0] = returns[r] + (one - done) * discounts[r] * next_q
         if loss_on_all_actions:
             _forward_rows(observations, indices[k], target_mean, target_scale, target_params, sizes, offsets, columns)
             for r in range(batch_size):
@@ -496,7 +524,10 @@ class ReplayKernel:
 
     def replay(self, replay_buffer: ReplayBuffer, indices: np.ndarray, gamma: float, loss_on_all_actions: bool,
                per_sample_updates: bool, double_q: bool = False, huber: bool = False) -> np.ndarray:
-        """Run the replays of ``indices`` (one row per replay, B7); return each fit's loss."""
+        """
+        Run the replays of ``indices`` (one row per replay, B7) with the buffer's one-step (B10)
+        or n-step targets (an :class:`NStepHistoryReplayBuffer`); return each fit's loss.
+        """
         group = self.optimizer.param_groups[0]
         n_rows = len(replay_buffer.observations)
         losses = np.zeros((len(indices), indices.shape[1] if per_sample_updates else 1))
@@ -508,6 +539,8 @@ class ReplayKernel:
             replay_buffer.rewards.reshape(n_rows),
             replay_buffer.dones.reshape(n_rows),
             replay_buffer.timeouts.reshape(n_rows),
+            getattr(replay_buffer, "n_steps", 1),
+            (replay_buffer.pos - 1) % n_rows,  # the newest row: n-step returns stop there
             self.params, self.exp_avg, self.exp_avg_sq, self.steps, self.mean, self.scale,
             self.target_params, self.target_mean, self.target_scale, self.sizes,
             float(gamma), bool(loss_on_all_actions), bool(per_sample_updates), bool(double_q), bool(huber),

@@ -18,7 +18,7 @@ from stable_baselines3.common.utils import polyak_update
 from torch.nn import functional as F
 
 from sb3_blogdqn.blogdqn.kernel import ReplayKernel, kernel_unsupported_reason, sample_replay_indices
-from sb3_blogdqn.common.buffers import HistoryReplayBuffer
+from sb3_blogdqn.common.buffers import HistoryReplayBuffer, NStepHistoryReplayBuffer
 
 
 class ReplayLearning:
@@ -43,9 +43,9 @@ class ReplayLearning:
 
     def _algorithm_kernel_reason(self) -> str | None:
         """What of the algorithm's settings (not the policy's) the kernel lacks, or None."""
-        if type(self.replay_buffer) is not HistoryReplayBuffer:
+        if type(self.replay_buffer) not in (HistoryReplayBuffer, NStepHistoryReplayBuffer):
             return (f"the replay buffer is a {type(self.replay_buffer).__name__}; the kernel samples BlogDQN's "
-                    "HistoryReplayBuffer (B7) with one-step targets (B10) only")
+                    "HistoryReplayBuffer (B7) and its n-step variant only")
         if math.isfinite(self.max_grad_norm):
             return f"max_grad_norm={self.max_grad_norm} clips gradients, which the kernel does not (B10: no clipping)"
         return None
