@@ -18,6 +18,7 @@ stage $RUN --env LunarLander-v3 --configs dqn-zoo qrdqn-zoo --seeds 5 --eval-fre
 # The tuned preset, each env's entry with its budget.
 stage $RUN --env CartPole-v1 --configs blogdqn-tuned --seeds 10 --out cartpole
 stage $RUN --env Acrobot-v1 --configs blogdqn-tuned --seeds 10 --eval-freq 5000 --out acrobot
+# LunarLander-v3: two runs at a time (--jobs 2) when its entry became trial 4.
 stage $RUN --env LunarLander-v3 --configs blogdqn-tuned --seeds 5 --eval-freq 5000 --out lunarlander
 # MountainCar-v0: two runs at a time (--jobs 2) when its entry, trial 5, was added.
 stage $RUN --env MountainCar-v0 --configs blogdqn-tuned --seeds 5 --eval-freq 5000 --out mountaincar
