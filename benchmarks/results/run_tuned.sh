@@ -20,7 +20,7 @@ stage $RUN --env CartPole-v1 --configs blogdqn-tuned --seeds 10 --out cartpole
 stage $RUN --env Acrobot-v1 --configs blogdqn-tuned --seeds 10 --eval-freq 5000 --out acrobot
 # LunarLander-v3: two runs at a time (--jobs 2) when its entry became trial 4.
 stage $RUN --env LunarLander-v3 --configs blogdqn-tuned --seeds 5 --eval-freq 5000 --out lunarlander
-# MountainCar-v0: two runs at a time (--jobs 2) when its entry, trial 5, was added.
+# MountainCar-v0: two runs at a time (--jobs 2) when its entry became trial 6.
 stage $RUN --env MountainCar-v0 --configs blogdqn-tuned --seeds 5 --eval-freq 5000 --out mountaincar
 stage $PY -m sb3_blogdqn.compare report cartpole acrobot mountaincar lunarlander --out .
 echo "== $(date -u +%T) done"
