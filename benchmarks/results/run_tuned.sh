@@ -22,5 +22,7 @@ stage $RUN --env Acrobot-v1 --configs blogdqn-tuned --seeds 10 --eval-freq 5000 
 stage $RUN --env LunarLander-v3 --configs blogdqn-tuned --seeds 5 --eval-freq 5000 --out lunarlander
 # MountainCar-v0: two runs at a time (--jobs 2) when its entry became trial 6.
 stage $RUN --env MountainCar-v0 --configs blogdqn-tuned --seeds 5 --eval-freq 5000 --out mountaincar
+# MountainCar-v0's entry and both anchors extended to 10 seeds (seeds 5-9; two runs at a time).
+stage $RUN --env MountainCar-v0 --configs blogdqn-tuned dqn-zoo qrdqn-zoo --seeds 10 --eval-freq 5000 --out mountaincar
 stage $PY -m sb3_blogdqn.compare report cartpole acrobot mountaincar lunarlander --out .
 echo "== $(date -u +%T) done"
