@@ -113,7 +113,8 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
         # B6: random play before learning, and the scaler's sample (B4): the blog's one minibatch
         # (32) sees only states near the start, which is too few where the agent goes far from it.
         "learning_starts": trial.suggest_categorical("learning_starts", [32, 1000, 5000]),
-        "target_update_interval": trial.suggest_int("target_update_interval", 10, 2000, log=True),
+        # Env steps between target updates; 1 with Polyak averaging is SB3's soft update after every step.
+        "target_update_interval": trial.suggest_int("target_update_interval", 1, 2000, log=True),
         "exploration_final_eps": trial.suggest_float("exploration_final_eps", 1e-4, 0.1, log=True),
         "net_arch": trial.suggest_categorical("net_arch", list(NET_ARCHS)),
         "exploration_schedule": trial.suggest_categorical("exploration_schedule", ["per_decision", "fraction"]),

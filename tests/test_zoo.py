@@ -287,7 +287,8 @@ def test_every_tuned_entry_builds_its_models_arguments(env_id):
     entry = preset.hyperparams
     model = preset.make_model(seed=0)
     for name in ("buffer_size", "batch_size", "gamma", "target_update_interval", "double_q", "loss", "tau",
-                 "loss_on_all_actions", "per_sample_updates", "handle_timeout_termination", "history_length"):
+                 "loss_on_all_actions", "per_sample_updates", "handle_timeout_termination", "history_length",
+                 "act_with_target"):
         assert getattr(model, name) == entry[name], name
     # The Zoo's "lin_" strings become SB3 schedules, decaying to 0 over the budget.
     if str(entry["learning_rate"]).startswith("lin_"):
