@@ -1,0 +1,71 @@
+"""
+The committed benchmark runs are what their commands run today: every run's stored spec
+(``result.json``) equals the spec its configuration resolves to now. A tuned entry, a preset or
+a candidate file changed without rerunning (or pinning) what it names fails here, before a
+README figure outlives the configuration it is quoted for.
+"""
+
+import inspect
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from sb3_blogdqn import BlogDQN
+from sb3_blogdqn.compare.presets import PRESETS, load_configs, resolve
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+RESULTS_FOLDERS = ("cartpole", "acrobot", "mountaincar", "lunarlander")
+BLOGDQN_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(BlogDQN.__init__).parameters.items()
+    if parameter.default is not inspect.Parameter.empty
+}
+
+
+def _stored_specs(config_dir: Path) -> list[dict]:
+    return [json.loads(path.read_text())["spec"] for path in sorted(config_dir.glob("*/result.json"))]
+
+
+def _with_defaults(hyperparams: dict, keys: set[str]) -> dict:
+    """Runs recorded before a switch existed lack its key; what ran then is the switch's default."""
+    return {**{key: BLOGDQN_DEFAULTS[key] for key in keys if key in BLOGDQN_DEFAULTS}, **hyperparams}
+
+
+def test_every_results_run_is_its_presets_run_today():
+    checked = 0
+    for folder in RESULTS_FOLDERS:
+        for config_dir in sorted(path for path in (BENCHMARKS / "results" / folder).iterdir() if path.is_dir()):
+            specs = _stored_specs(config_dir)
+            assert config_dir.name in PRESETS, f"{config_dir} is not a preset's folder"
+            for spec in specs:
+                expected = resolve(config_dir.name, load_configs([config_dir.name])[config_dir.name], spec["env"])
+                assert spec == expected, f"{config_dir}: the stored spec differs from the preset's"
+                checked += 1
+    assert checked > 100  # the folders were found and read
+
+
+def _candidate_files() -> list[Path]:
+    return sorted((BENCHMARKS / "tuning").glob("*_candidates*.yml"))
+
+
+@pytest.mark.parametrize("candidates", _candidate_files(), ids=lambda path: path.stem)
+def test_every_candidate_run_is_its_configs_run_today(candidates):
+    """Older candidate files pin what a later entry changed, since their configs build on ``blogdqn-tuned``."""
+    text = candidates.read_text()
+    out_dirs = sorted(BENCHMARKS.parent / out for out in set(re.findall(r"--out (benchmarks/tuning/[\w-]+)", text)))
+    env_ids = set(re.findall(r"--env ([\w-]+)", text))
+    assert out_dirs and len(env_ids) == 1, "the header's commands name one --env and their --out folders"
+    env_id = env_ids.pop()
+    checked = 0
+    for name, config in load_configs([str(candidates)]).items():
+        expected = resolve(name, config, env_id)
+        for spec in [spec for out_dir in out_dirs for spec in _stored_specs(out_dir / name)]:
+            keys = set(spec["hyperparams"]) | set(expected["hyperparams"])
+            assert _with_defaults(spec["hyperparams"], keys) == _with_defaults(expected["hyperparams"], keys), (
+                f"{candidates.name}: {name}'s runs ran other hyperparameters")
+            assert {k: v for k, v in spec.items() if k != "hyperparams"} == {
+                k: v for k, v in expected.items() if k != "hyperparams"}
+            checked += 1
+    assert checked > 0, f"no runs of {candidates.name} found in {out_dirs}"
