@@ -2,6 +2,8 @@
 
 import itertools
 import json
+import pickle
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -11,10 +13,24 @@ import yaml
 
 matplotlib.use("Agg")
 
+from sb3_blogdqn.common.checks import find_vec_wrapper
 from sb3_blogdqn.common.plotting import plot_training_scores
+from sb3_blogdqn.common.wrappers import VecStandardScaler
+from sb3_blogdqn.compare import runner
 from sb3_blogdqn.compare.__main__ import main
 from sb3_blogdqn.compare.presets import ABLATION_CONFIGS, ABLATION_SWITCHES, load_configs, resolve
-from sb3_blogdqn.compare.runner import Job, plan_jobs, shard
+from sb3_blogdqn.compare.runner import (
+    CHECKPOINT_DIR,
+    Job,
+    RunRecorder,
+    make_envs,
+    plan_jobs,
+    read_checkpoint_state,
+    restore_checkpoint,
+    run_job,
+    shard,
+    zoo_preprocess,
+)
 
 TINY = ["--configs", "blogdqn", "dqn-zoo", "--seeds", "2", "--timesteps", "300", "--max-episodes", "4",
         "--eval-freq", "100", "--eval-episodes", "2", "--no-progress", "--no-report"]
@@ -75,7 +91,7 @@ def test_a_run_records_training_episodes_evaluations_and_speed(shards: list[Path
 def test_report_merges_results_folders(shards: list[Path], tmp_path: Path) -> None:
     assert main(["report", *map(str, shards), "--out", str(tmp_path), "--reps", "200"]) == 0
     summary = (tmp_path / "summary.md").read_text()
-    assert "4 runs" in summary
+    assert "4 runs" in summary and "**resumed**" not in summary
     for config in ("| blogdqn |", "| dqn-zoo |"):
         assert config in summary
     assert "Success rate across seeds" in summary or "Yes: BlogDQN" in summary
@@ -212,3 +228,100 @@ def test_the_tuned_preset_runs_each_envs_shipped_entry_within_both_budgets():
     # The callback is the run's episode budget and the history BlogDQN's own: no Zoo callback or wrapper is left.
     assert "callback" not in spec["hyperparams"] and "vec_env_wrapper" not in spec["hyperparams"]
     assert spec["hyperparams"]["double_q"] == entry["double_q"]
+
+
+# ------------------------------------------------------------------ mid-run checkpoints
+
+RESUME_STEPS, CHECKPOINT_FREQ, KILLED_AFTER = 600, 200, 450
+
+
+def spec_for(config: str) -> dict:
+    return resolve(config, load_configs([config])[config], "CartPole-v1", timesteps=RESUME_STEPS)
+
+
+def run_killed_after(job: Job, spec: dict, out: Path, monkeypatch: pytest.MonkeyPatch, steps: int) -> str | None:
+    """``run_job`` with the worker failing at the first step past ``steps`` (as a kill would cut it)."""
+    on_step = runner.RunRecorder._on_step
+
+    def failing(recorder: runner.RunRecorder) -> bool:
+        if recorder.num_timesteps > steps:
+            raise RuntimeError("killed")
+        return on_step(recorder)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runner.RunRecorder, "_on_step", failing)
+        return run_job(job, spec, out, 100, 2, CHECKPOINT_FREQ)[1]
+
+
+@pytest.mark.parametrize("config", ["blogdqn", "dqn-bloglike-inputs"])
+def test_a_run_killed_mid_run_resumes_from_its_newest_checkpoint(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec, job = spec_for(config), Job(config, "CartPole-v1", 0)
+    folder = job.folder(tmp_path)
+    assert "killed" in run_killed_after(job, spec, tmp_path, monkeypatch, KILLED_AFTER)
+    assert not (folder / "result.json").exists() and (folder / "error.txt").exists()
+    state = read_checkpoint_state(folder / CHECKPOINT_DIR)
+    assert state["timesteps"] == 400  # the newest of the checkpoints at 200 and 400; the older one is gone
+    assert sorted(path.name for path in (folder / CHECKPOINT_DIR).iterdir()) == sorted(
+        ["state.json", *state["files"].values()])
+    assert state["recorder"]["evaluations"]["timesteps"] == [100, 200, 300, 400]
+
+    assert run_job(job, spec, tmp_path, 100, 2, CHECKPOINT_FREQ)[1] is None
+    record = json.loads((folder / "result.json").read_text())
+    assert record["resumed_at"] == [400] and record["timesteps"] == RESUME_STEPS
+    evaluations = record["evaluations"]
+    assert evaluations["timesteps"] == [100, 200, 300, 400, 500, 600]  # nothing lost, nothing evaluated twice
+    assert evaluations["returns"][:4] == state["recorder"]["evaluations"]["returns"]
+    assert record["episodes"]["return"][: len(state["recorder"]["episodes"]["return"])] == (
+        state["recorder"]["episodes"]["return"])
+    assert record["train_seconds"] >= state["recorder"]["train_seconds"]  # the clock goes on from the checkpoint
+    assert np.all(np.diff(evaluations["seconds"]) >= 0)
+    assert not (folder / CHECKPOINT_DIR).exists() and not (folder / "error.txt").exists()
+    assert main(["report", str(tmp_path), "--reps", "50"]) == 0
+    assert f"`{config}` CartPole-v1 seed 0 at 400 steps" in (tmp_path / "summary.md").read_text()
+
+
+def test_a_resume_continues_the_checkpointed_agent_and_is_reproducible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two resumes of one checkpoint train alike; the resumed agent is the saved one, with the saved scaler."""
+    config = "dqn-bloglike-inputs"
+    spec, job = spec_for(config), Job(config, "CartPole-v1", 0)
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert run_killed_after(job, spec, first, monkeypatch, KILLED_AFTER) is not None
+    shutil.copytree(job.folder(first), job.folder(second))
+    directory = job.folder(second) / CHECKPOINT_DIR
+    state = read_checkpoint_state(directory)
+
+    # The network learned on the checkpoint's statistics, not on what the rebuilt env refits.
+    with open(directory / state["files"]["scaler"], "rb") as file:
+        saved = pickle.load(file)
+    saved.mean = saved.mean + 1.0
+    saved.save(directory / state["files"]["scaler"])
+    setup = zoo_preprocess(spec)
+    env, eval_env = make_envs(spec, setup, 0, 2)
+    model = restore_checkpoint(spec, directory, state, env, eval_env, RunRecorder(eval_env, 100, 2), 0, "cpu")
+    for venv in (env, eval_env):
+        np.testing.assert_array_equal(find_vec_wrapper(venv, VecStandardScaler).mean, saved.mean)
+    # SB3 calls callbacks before it stores the step's transition, as with its CheckpointCallback: the
+    # checkpoint at 400 steps holds 399 transitions and updates, and the 400th is lost with its episode.
+    assert model.num_timesteps == 400 and model._n_calls == model.replay_buffer.size() == 399
+    assert model.exploration_rate < 1.0
+    shutil.rmtree(job.folder(second))
+    shutil.copytree(job.folder(first), job.folder(second))
+
+    for out in (first, second):
+        assert run_job(job, spec, out, 100, 2, CHECKPOINT_FREQ)[1] is None
+    records = [json.loads((job.folder(out) / "result.json").read_text()) for out in (first, second)]
+    assert records[0]["evaluations"]["returns"] == records[1]["evaluations"]["returns"]
+    assert records[0]["episodes"] == {**records[1]["episodes"], "seconds": records[0]["episodes"]["seconds"]}
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec, job = spec_for("dqn-bloglike-inputs"), Job("dqn-bloglike-inputs", "CartPole-v1", 0)
+    assert run_killed_after(job, spec, tmp_path, monkeypatch, KILLED_AFTER) is not None
+    other = {**spec, "hyperparams": {**spec["hyperparams"], "learning_rate": 0.5}}
+    error = run_job(job, other, tmp_path, 100, 2, CHECKPOINT_FREQ)[1]
+    assert "other settings" in error and "delete that folder" in error
+    assert not (job.folder(tmp_path) / "result.json").exists()

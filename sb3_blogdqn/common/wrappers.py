@@ -302,7 +302,7 @@ class VecStandardScaler(VecEnvWrapper):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["venv"]  # VecEnvs are in general not picklable
-        del state["class_attributes"]
+        state.pop("class_attributes", None)  # absent in a loaded scaler not yet given its venv
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -33,6 +33,9 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-episodes", type=int, help="replace the episode budget (blogdqn: 400)")
     parser.add_argument("--eval-freq", type=int, default=2500, help="evaluate every N env steps (default: 2500)")
     parser.add_argument("--eval-episodes", type=int, default=10, help="deterministic episodes per evaluation (default: 10)")
+    parser.add_argument("--checkpoint-freq", type=int, default=10_000,
+                        help="write a run's mid-run checkpoint every N env steps, so a killed run resumes from it "
+                             "(default: 10000; 0: never)")
     parser.add_argument("--no-report", action="store_true", help="only train (e.g. in a shard); run `report` later")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--list-presets", action="store_true", help="print the preset configurations and exit")
@@ -73,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     seeds = list(range(args.seed_start, args.seed_start + args.seeds))
     jobs = shard(plan_jobs(list(configs), args.env, seeds), *args.shard)
-    failures = run_jobs(jobs, specs, args.out, args.jobs, args.eval_freq, args.eval_episodes, not args.no_progress)
+    if args.checkpoint_freq < 0:
+        raise SystemExit(f"--checkpoint-freq must be >= 0 (0: no checkpoints), got {args.checkpoint_freq}.")
+    failures = run_jobs(jobs, specs, args.out, args.jobs, args.eval_freq, args.eval_episodes, not args.no_progress,
+                        args.checkpoint_freq)
     for job, error in failures:
         print(f"FAILED {job.config} {job.env} seed {job.seed} (see {job.folder(args.out) / 'error.txt'}): {error}")
     if not args.no_report:

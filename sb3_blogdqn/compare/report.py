@@ -156,8 +156,16 @@ def write_report(
         "- **wall-clock** is training time without the evaluations, one process per run with one torch thread; "
         "**steps/s** = env steps / wall-clock. Other processes on the machine slow every config alike only if they "
         "ran throughout, so compare speeds within one results folder.",
-        "",
     ]
+    resumed = sorted((r["spec"]["config"], r["spec"]["env"], r["seed"], r["resumed_at"]) for r in runs if r.get("resumed_at"))
+    if resumed:
+        lines.append(
+            f"- **resumed**: {len(resumed)} runs were killed mid-run and resumed from their newest checkpoint (the "
+            "episode in progress is lost, the generators re-seeded; the wall-clock adds up the pieces): "
+            + "; ".join(f"`{config}` {env} seed {seed} at {', '.join(map(str, steps))} steps"
+                        for config, env, seed, steps in resumed) + "."
+        )
+    lines.append("")
     for env_id in sorted({run["spec"]["env"] for run in runs}):
         env_runs = [run for run in runs if run["spec"]["env"] == env_id]
         lines += _env_section(env_id, env_runs, out, threshold, reps)

@@ -6,9 +6,17 @@ read it too (``python -m rl_zoo3.cli all_plots -a blogdqn dqn-zoo -e CartPole-v1
 
     DIR/<config>/<env>_<seed>/evaluations.npz   EvalCallback's format: timesteps, results, ep_lengths
     DIR/<config>/<env>_<seed>/result.json       everything else; written last, atomically: the run is done
+    DIR/<config>/<env>_<seed>/checkpoint/       while it runs: the newest mid-run checkpoint
 
 A job whose ``result.json`` exists is skipped, so an interrupted command resumes where
-it stopped, and ``--shard i/n`` jobs of a cluster array write disjoint folders.
+it stopped, and ``--shard i/n`` jobs of a cluster array write disjoint folders. A job
+killed mid-run resumes from its checkpoint (every ``--checkpoint-freq`` env steps): the
+model with its optimizer and exploration state, the replay buffer, the training env's
+frozen scaler and the record so far. What a checkpoint cannot hold is the envs' position
+inside their episodes and the random generators' state: the resumed run starts fresh
+episodes (the one in progress is not recorded) with generators re-seeded from the seed
+and the step count, so it is a run of the same configuration, not the same trajectory
+as an uninterrupted one; ``result.json`` lists the steps it resumed at in ``resumed_at``.
 """
 
 import argparse
@@ -16,6 +24,8 @@ import contextlib
 import io
 import json
 import os
+import pickle
+import shutil
 import time
 import traceback
 from collections.abc import Iterator
@@ -45,6 +55,8 @@ from sb3_blogdqn.common.wrappers import VecStandardScaler, make_blog_env
 ALGOS: dict[str, type[BaseAlgorithm]] = {"blogdqn": BlogDQN, "dqn": DQN, "qrdqn": QRDQN}
 RESULT_FILE = "result.json"
 EVALUATIONS_FILE = "evaluations.npz"
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_STATE_FILE = "state.json"  # written last: it names the complete checkpoint
 
 
 @dataclass(frozen=True, order=True)
@@ -170,11 +182,30 @@ class RunRecorder(BaseCallback):
         self.episodes: dict[str, list[float]] = {"return": [], "length": [], "timesteps": [], "seconds": []}
         self.evals: dict[str, list[Any]] = {"timesteps": [], "seconds": [], "returns": [], "lengths": []}
         self.eval_seconds = 0.0
+        self.resumed_at: list[int] = []
         self._start = 0.0
+        self._paused = 0.0  # seconds of this process's training spent evaluating or checkpointing
+        self._seconds_before = 0.0  # training seconds before the last resume
         self._next_eval = eval_freq
 
     def train_seconds(self) -> float:
-        return time.perf_counter() - self._start - self.eval_seconds
+        return self._seconds_before + time.perf_counter() - self._start - self._paused
+
+    def pause(self, seconds: float) -> None:
+        """Take ``seconds`` (spent on something else than training) off the training clock."""
+        self._paused += seconds
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the record, for :meth:`restore`."""
+        return {"episodes": self.episodes, "evaluations": self.evals, "eval_seconds": self.eval_seconds,
+                "train_seconds": self.train_seconds(), "next_eval": self._next_eval, "resumed_at": self.resumed_at}
+
+    def restore(self, state: dict[str, Any], timesteps: int) -> None:
+        """Continue the record of a checkpoint taken at ``timesteps``."""
+        self.episodes, self.evals = state["episodes"], state["evaluations"]
+        self.eval_seconds, self._seconds_before = state["eval_seconds"], state["train_seconds"]
+        self._next_eval = state["next_eval"]
+        self.resumed_at = [*state["resumed_at"], timesteps]
 
     def _on_training_start(self) -> None:
         self._start = time.perf_counter()
@@ -198,25 +229,131 @@ class RunRecorder(BaseCallback):
         seconds = self.train_seconds()
         started = time.perf_counter()
         returns, lengths = evaluate(self.model, self.eval_env, self.n_eval_episodes)
-        self.eval_seconds += time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        self.eval_seconds += elapsed
+        self.pause(elapsed)
         self.evals["timesteps"].append(self.num_timesteps)
         self.evals["seconds"].append(round(seconds, 3))
         self.evals["returns"].append(returns)
         self.evals["lengths"].append(lengths)
 
 
-def train_one(spec: dict[str, Any], seed: int, eval_freq: int, n_eval_episodes: int) -> dict[str, Any]:
-    """Train one run and return its record (``result.json``'s content)."""
+class RunCheckpointer(BaseCallback):
+    """
+    Every ``checkpoint_freq`` env steps, a checkpoint of the run into ``directory``: the model
+    zip (weights, optimizer, exploration and update counters), the replay buffer, the training
+    env's frozen scaler if it has one, and the recorder's record so far. The files carry the
+    step count in their names; ``state.json``, replaced atomically after they are complete,
+    names the set to resume from, so a process killed while saving leaves the previous
+    checkpoint intact. Older files are deleted once the new state is in place.
+    """
+
+    def __init__(self, directory: Path, checkpoint_freq: int, recorder: RunRecorder, spec: dict[str, Any]) -> None:
+        super().__init__()
+        self.directory = directory
+        self.spec = spec
+        self.checkpoint_freq = checkpoint_freq
+        self.recorder = recorder
+        self._next_checkpoint = checkpoint_freq
+
+    def _init_callback(self) -> None:
+        while self._next_checkpoint <= self.num_timesteps:  # a resumed run: the next multiple
+            self._next_checkpoint += self.checkpoint_freq
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next_checkpoint:
+            started = time.perf_counter()
+            self.save()
+            self.recorder.pause(time.perf_counter() - started)
+            while self._next_checkpoint <= self.num_timesteps:
+                self._next_checkpoint += self.checkpoint_freq
+        return True
+
+    def save(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        steps = self.num_timesteps
+        files = {"model": f"model_{steps}_steps.zip", "replay_buffer": f"replay_buffer_{steps}_steps.pkl"}
+        self.model.save(self.directory / files["model"])
+        self.model.save_replay_buffer(self.directory / files["replay_buffer"])
+        scaler = find_vec_wrapper(self.model.get_env(), VecStandardScaler)
+        if scaler is not None:
+            files["scaler"] = f"scaler_{steps}_steps.pkl"
+            scaler.save(self.directory / files["scaler"])
+        state = {"spec": self.spec, "timesteps": steps, "files": files, "recorder": self.recorder.state()}
+        write_atomically(self.directory / CHECKPOINT_STATE_FILE,
+                         lambda path: path.write_text(json.dumps(state, separators=(",", ":"))))
+        for path in self.directory.iterdir():
+            if path.name not in (*files.values(), CHECKPOINT_STATE_FILE):
+                path.unlink()
+
+
+def read_checkpoint_state(directory: Path) -> dict[str, Any] | None:
+    """The state of the newest complete checkpoint in ``directory``, or None when there is none."""
+    try:
+        return json.loads((directory / CHECKPOINT_STATE_FILE).read_text())
+    except FileNotFoundError:
+        return None
+
+
+def restore_checkpoint(
+    spec: dict[str, Any], directory: Path, state: dict[str, Any], env: VecEnv, eval_env: VecEnv,
+    recorder: RunRecorder, seed: int, device: Any,
+) -> BaseAlgorithm:
+    """The model of the checkpoint ``state`` names, on ``env``, with its replay buffer, scaler and record."""
+    files = state["files"]
+    if state["spec"] != json.loads(json.dumps(spec)):
+        raise ValueError(
+            f"The checkpoint in {directory} was written by a run with other settings (budget, hyperparameters) "
+            "than this command's: delete that folder to start the run afresh, or run the command it came from."
+        )
+    train_scaler = find_vec_wrapper(env, VecStandardScaler)
+    if train_scaler is not None:
+        # The rebuilt env refitted its scaler; the network learned on the checkpoint's statistics.
+        with open(directory / files["scaler"], "rb") as file:
+            train_scaler.set_statistics_from(pickle.load(file))
+        eval_scaler = find_vec_wrapper(eval_env, VecStandardScaler)
+        if eval_scaler is not None:
+            eval_scaler.set_statistics_from(train_scaler)
+    model = ALGOS[spec["algo"]].load(directory / files["model"], env=env, device=device)
+    model.load_replay_buffer(directory / files["replay_buffer"])
+    # load() re-seeds with the run's seed, which would replay the draws of the run's start.
+    model.set_random_seed(seed + model.num_timesteps)
+    recorder.restore(state["recorder"], model.num_timesteps)
+    return model
+
+
+def train_one(
+    spec: dict[str, Any], seed: int, eval_freq: int, n_eval_episodes: int,
+    checkpoint_dir: Path | None = None, checkpoint_freq: int = 0,
+) -> dict[str, Any]:
+    """
+    Train one run and return its record (``result.json``'s content). With ``checkpoint_dir``,
+    resume from the checkpoint in it if there is one, and (``checkpoint_freq`` > 0) write one
+    every ``checkpoint_freq`` env steps.
+    """
     th.set_num_threads(1)  # one core per worker: --jobs is the parallelism
     setup = zoo_preprocess(spec)
     env, eval_env = make_envs(spec, setup, seed, n_eval_episodes)
-    model = ALGOS[spec["algo"]](env=env, seed=seed, verbose=0, **setup.kwargs)
     recorder = RunRecorder(eval_env, eval_freq, n_eval_episodes)
-    callbacks = [recorder]
+    state = read_checkpoint_state(checkpoint_dir) if checkpoint_dir is not None else None
+    if state is None:
+        model = ALGOS[spec["algo"]](env=env, seed=seed, verbose=0, **setup.kwargs)
+    else:
+        device = setup.kwargs.get("device", "auto")
+        model = restore_checkpoint(spec, checkpoint_dir, state, env, eval_env, recorder, seed, device)
+    callbacks: list[BaseCallback] = [recorder]
+    if checkpoint_dir is not None and checkpoint_freq > 0:
+        callbacks.append(RunCheckpointer(checkpoint_dir, checkpoint_freq, recorder, spec))
     if spec["max_episodes"] is not None:
         # BlogDQN's counts learning episodes only (B6); for SB3's algorithms it is SB3's callback.
-        callbacks.append(StopTrainingOnMaxLearningEpisodes(spec["max_episodes"]))
-    model.learn(spec["n_timesteps"], callback=CallbackList(callbacks))
+        stop = StopTrainingOnMaxLearningEpisodes(spec["max_episodes"])
+        stop.n_episodes = len(recorder.episodes["return"])  # those before a resume
+        callbacks.append(stop)
+    if state is None:
+        model.learn(spec["n_timesteps"], callback=CallbackList(callbacks))
+    elif spec["n_timesteps"] > model.num_timesteps:
+        model.learn(spec["n_timesteps"] - model.num_timesteps, callback=CallbackList(callbacks),
+                    reset_num_timesteps=False)
     train_seconds = recorder.train_seconds()
     if not recorder.evals["timesteps"] or recorder.evals["timesteps"][-1] != model.num_timesteps:
         recorder.evaluate()  # the final evaluation, at the end of training
@@ -232,6 +369,7 @@ def train_one(spec: dict[str, Any], seed: int, eval_freq: int, n_eval_episodes: 
         "steps_per_second": round(model.num_timesteps / train_seconds, 1),
         "episodes": recorder.episodes,
         "evaluations": recorder.evals,
+        "resumed_at": recorder.resumed_at,  # env steps of the checkpoints it was resumed from
         "versions": _versions(),
     }
     if spec["algo"] == "blogdqn":
@@ -247,12 +385,14 @@ def _versions() -> dict[str, str]:
     return {name: version(name) for name in ("sb3-blogdqn", "stable-baselines3", "sb3-contrib", "rl_zoo3", "torch")}
 
 
-def run_job(job: Job, spec: dict[str, Any], out: Path, eval_freq: int, n_eval_episodes: int) -> tuple[Job, str | None]:
-    """Worker entry point: train, then write evaluations.npz and the done marker result.json."""
+def run_job(
+    job: Job, spec: dict[str, Any], out: Path, eval_freq: int, n_eval_episodes: int, checkpoint_freq: int = 0
+) -> tuple[Job, str | None]:
+    """Worker entry point: train (or resume), then write evaluations.npz and the done marker result.json."""
     folder = job.folder(out)
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        record = train_one(spec, job.seed, eval_freq, n_eval_episodes)
+        record = train_one(spec, job.seed, eval_freq, n_eval_episodes, folder / CHECKPOINT_DIR, checkpoint_freq)
     except Exception:
         (folder / "error.txt").write_text(traceback.format_exc())
         return job, traceback.format_exc(limit=1)
@@ -266,6 +406,7 @@ def run_job(job: Job, spec: dict[str, Any], out: Path, eval_freq: int, n_eval_ep
     write_atomically(folder / EVALUATIONS_FILE, write_evaluations)
     write_atomically(folder / RESULT_FILE, lambda path: path.write_text(json.dumps(record, separators=(",", ":"))))
     (folder / "error.txt").unlink(missing_ok=True)
+    shutil.rmtree(folder / CHECKPOINT_DIR, ignore_errors=True)  # the run is done: nothing to resume
     return job, None
 
 
@@ -285,11 +426,14 @@ def run_jobs(
     eval_freq: int,
     n_eval_episodes: int,
     progress: bool = True,
+    checkpoint_freq: int = 0,
 ) -> list[tuple[Job, str]]:
     """Run the jobs not done yet in ``n_workers`` processes; return the failures."""
     todo = [job for job in jobs if not is_done(job, out)]
     stale = [job for job in jobs if job not in todo and _stale_spec(job, specs[job.config, job.env], out)]
-    print(f"{len(jobs)} runs: {len(jobs) - len(todo)} already done in {out}, {len(todo)} to run.")
+    resumed = sum(read_checkpoint_state(job.folder(out) / CHECKPOINT_DIR) is not None for job in todo)
+    print(f"{len(jobs)} runs: {len(jobs) - len(todo)} already done in {out}, {len(todo)} to run"
+          + (f" ({resumed} from their mid-run checkpoint)." if resumed else "."))
     if stale:
         print(
             f"Note: {len(stale)} finished runs were made with other settings (budget, hyperparameters) and are kept "
@@ -298,7 +442,7 @@ def run_jobs(
     failures: list[tuple[Job, str]] = []
     if not todo:
         return failures
-    arguments = [(job, specs[job.config, job.env], out, eval_freq, n_eval_episodes) for job in todo]
+    arguments = [(job, specs[job.config, job.env], out, eval_freq, n_eval_episodes, checkpoint_freq) for job in todo]
     with tqdm(total=len(todo), desc="runs", unit="run", disable=not progress) as bar:
         for job, error in _results(arguments, n_workers):
             if error is not None:
