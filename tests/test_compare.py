@@ -267,7 +267,12 @@ def test_a_run_killed_mid_run_resumes_from_its_newest_checkpoint(
         ["state.json", *state["files"].values()])
     assert state["recorder"]["evaluations"]["timesteps"] == [100, 200, 300, 400]
 
-    assert run_job(job, spec, tmp_path, 100, 2, CHECKPOINT_FREQ)[1] is None
+    saves = []
+    with monkeypatch.context() as patch:
+        save = runner.RunCheckpointer.save
+        patch.setattr(runner.RunCheckpointer, "save", lambda self: saves.append(self.num_timesteps) or save(self))
+        assert run_job(job, spec, tmp_path, 100, 2, CHECKPOINT_FREQ)[1] is None
+    assert saves == [600]  # the resumed run goes on checkpointing at the multiples of the frequency
     record = json.loads((folder / "result.json").read_text())
     assert record["resumed_at"] == [400] and record["timesteps"] == RESUME_STEPS
     evaluations = record["evaluations"]

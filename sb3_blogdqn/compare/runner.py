@@ -257,7 +257,8 @@ class RunCheckpointer(BaseCallback):
         self._next_checkpoint = checkpoint_freq
 
     def _init_callback(self) -> None:
-        while self._next_checkpoint <= self.num_timesteps:  # a resumed run: the next multiple
+        # A resumed run: the next multiple (self.num_timesteps is only set by the first on_step).
+        while self._next_checkpoint <= self.model.num_timesteps:
             self._next_checkpoint += self.checkpoint_freq
 
     def _on_step(self) -> bool:
