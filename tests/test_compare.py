@@ -232,7 +232,7 @@ def test_the_tuned_preset_runs_each_envs_shipped_entry_within_both_budgets():
 
 # ------------------------------------------------------------------ mid-run checkpoints
 
-RESUME_STEPS, CHECKPOINT_FREQ, KILLED_AFTER = 600, 200, 450
+RESUME_STEPS, CHECKPOINT_FREQ, KILLED_AFTER = 700, 200, 450
 
 
 def spec_for(config: str) -> dict:
@@ -253,40 +253,47 @@ def run_killed_after(job: Job, spec: dict, out: Path, monkeypatch: pytest.Monkey
         return run_job(job, spec, out, 100, 2, CHECKPOINT_FREQ)[1]
 
 
-@pytest.mark.parametrize("config", ["blogdqn", "dqn-bloglike-inputs", "qrdqn-zoo"])
+# Checkpoints are taken at the start of SB3's rollouts: every step for train_freq 1, every 256 steps
+# for qrdqn-zoo's train_freq. Killed after step 450, the newest is at 400 (256); the resumed run
+# checkpoints at 600 (512) and ends where an uninterrupted run ends, 700 (768: 3 rollouts of 256).
+@pytest.mark.parametrize(
+    ("config", "resumed_at", "later_checkpoints", "final_step"),
+    [("blogdqn", 400, [600], 700), ("dqn-bloglike-inputs", 400, [600], 700), ("qrdqn-zoo", 256, [512], 768)],
+)
 def test_a_run_killed_mid_run_resumes_from_its_newest_checkpoint(
-    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    config: str, resumed_at: int, later_checkpoints: list[int], final_step: int,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     spec, job = spec_for(config), Job(config, "CartPole-v1", 0)
     folder = job.folder(tmp_path)
     assert "killed" in run_killed_after(job, spec, tmp_path, monkeypatch, KILLED_AFTER)
     assert not (folder / "result.json").exists() and (folder / "error.txt").exists()
     state = read_checkpoint_state(folder / CHECKPOINT_DIR)
-    assert state["timesteps"] == 400  # the newest of the checkpoints at 200 and 400; the older one is gone
+    assert state["timesteps"] == resumed_at  # the newest checkpoint; the older ones are gone
     assert sorted(path.name for path in (folder / CHECKPOINT_DIR).iterdir()) == sorted(
         ["state.json", *state["files"].values()])
-    assert state["recorder"]["evaluations"]["timesteps"] == [100, 200, 300, 400]
+    evaluated = list(range(100, resumed_at + 1, 100))
+    assert state["recorder"]["evaluations"]["timesteps"] == evaluated
 
     saves = []
     with monkeypatch.context() as patch:
         save = runner.RunCheckpointer.save
-        patch.setattr(runner.RunCheckpointer, "save", lambda self: saves.append(self.num_timesteps) or save(self))
+        patch.setattr(runner.RunCheckpointer, "save", lambda self: saves.append(self.model.num_timesteps) or save(self))
         assert run_job(job, spec, tmp_path, 100, 2, CHECKPOINT_FREQ)[1] is None
-    assert saves == [600]  # the resumed run goes on checkpointing at the multiples of the frequency
+    assert saves == later_checkpoints  # the resumed run goes on checkpointing at the multiples of the frequency
     record = json.loads((folder / "result.json").read_text())
-    # SB3 stops at the end of a rollout of train_freq steps (qrdqn-zoo's: 256), counted from the resume.
-    assert record["resumed_at"] == [400] and RESUME_STEPS <= record["timesteps"] < RESUME_STEPS + 256
+    assert record["resumed_at"] == [resumed_at] and record["timesteps"] == final_step
     evaluations = record["evaluations"]
-    final = [] if record["timesteps"] == RESUME_STEPS else [record["timesteps"]]
-    assert evaluations["timesteps"] == [100, 200, 300, 400, 500, 600, *final]  # nothing lost, nothing twice
-    assert evaluations["returns"][:4] == state["recorder"]["evaluations"]["returns"]
+    # Nothing lost, nothing evaluated twice; the final evaluation at the end of training.
+    assert evaluations["timesteps"] == sorted({*range(100, final_step + 1, 100), final_step})
+    assert evaluations["returns"][: len(evaluated)] == state["recorder"]["evaluations"]["returns"]
     assert record["episodes"]["return"][: len(state["recorder"]["episodes"]["return"])] == (
         state["recorder"]["episodes"]["return"])
     assert record["train_seconds"] >= state["recorder"]["train_seconds"]  # the clock goes on from the checkpoint
     assert np.all(np.diff(evaluations["seconds"]) >= 0)
     assert not (folder / CHECKPOINT_DIR).exists() and not (folder / "error.txt").exists()
     assert main(["report", str(tmp_path), "--reps", "50"]) == 0
-    assert f"`{config}` CartPole-v1 seed 0 at 400 steps" in (tmp_path / "summary.md").read_text()
+    assert f"`{config}` CartPole-v1 seed 0 at {resumed_at} steps" in (tmp_path / "summary.md").read_text()
 
 
 def test_a_resume_continues_the_checkpointed_agent_and_is_reproducible(
@@ -311,9 +318,8 @@ def test_a_resume_continues_the_checkpointed_agent_and_is_reproducible(
     model = restore_checkpoint(spec, directory, state, env, eval_env, RunRecorder(eval_env, 100, 2), 0, "cpu")
     for venv in (env, eval_env):
         np.testing.assert_array_equal(find_vec_wrapper(venv, VecStandardScaler).mean, saved.mean)
-    # SB3 calls callbacks before it stores the step's transition, as with its CheckpointCallback: the
-    # checkpoint at 400 steps holds 399 transitions and updates, and the 400th is lost with its episode.
-    assert model.num_timesteps == 400 and model._n_calls == model.replay_buffer.size() == 399
+    # Saved between rollouts: every step so far is stored and counted (only the episode in progress is lost).
+    assert model.num_timesteps == model._n_calls == model.replay_buffer.size() == 400
     assert model.exploration_rate < 1.0
     shutil.rmtree(job.folder(second))
     shutil.copytree(job.folder(first), job.folder(second))

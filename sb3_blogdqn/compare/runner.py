@@ -240,12 +240,16 @@ class RunRecorder(BaseCallback):
 
 class RunCheckpointer(BaseCallback):
     """
-    Every ``checkpoint_freq`` env steps, a checkpoint of the run into ``directory``: the model
+    A checkpoint of the run into ``directory`` every ``checkpoint_freq`` env steps: the model
     zip (weights, optimizer, exploration and update counters), the replay buffer, the training
     env's frozen scaler if it has one, and the recorder's record so far. The files carry the
     step count in their names; ``state.json``, replaced atomically after they are complete,
     names the set to resume from, so a process killed while saving leaves the previous
     checkpoint intact. Older files are deleted once the new state is in place.
+
+    It saves at the start of a rollout (SB3's ``train_freq`` steps, then their gradient steps):
+    every collected transition is stored and trained on by then, and a resumed run goes on
+    with the same rollouts, to the same final step, as one never interrupted.
     """
 
     def __init__(self, directory: Path, checkpoint_freq: int, recorder: RunRecorder, spec: dict[str, Any]) -> None:
@@ -257,22 +261,23 @@ class RunCheckpointer(BaseCallback):
         self._next_checkpoint = checkpoint_freq
 
     def _init_callback(self) -> None:
-        # A resumed run: the next multiple (self.num_timesteps is only set by the first on_step).
-        while self._next_checkpoint <= self.model.num_timesteps:
+        while self._next_checkpoint <= self.model.num_timesteps:  # a resumed run: the next multiple
             self._next_checkpoint += self.checkpoint_freq
 
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next_checkpoint:
+    def _on_rollout_start(self) -> None:
+        if self.model.num_timesteps >= self._next_checkpoint:
             started = time.perf_counter()
             self.save()
             self.recorder.pause(time.perf_counter() - started)
-            while self._next_checkpoint <= self.num_timesteps:
+            while self._next_checkpoint <= self.model.num_timesteps:
                 self._next_checkpoint += self.checkpoint_freq
+
+    def _on_step(self) -> bool:
         return True
 
     def save(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        steps = self.num_timesteps
+        steps = self.model.num_timesteps
         files = {"model": f"model_{steps}_steps.zip", "replay_buffer": f"replay_buffer_{steps}_steps.pkl"}
         self.model.save(self.directory / files["model"])
         self.model.save_replay_buffer(self.directory / files["replay_buffer"])
