@@ -90,6 +90,12 @@ def convert_blogdqn_params(params: dict[str, Any]) -> dict[str, Any]:
     if hyperparams.pop("replay_schedule") == "per_transition":
         hyperparams["train_freq"], hyperparams["gradient_steps"] = 1, -1
     hyperparams["policy_kwargs"] = dict(net_arch=NET_ARCHS[hyperparams.pop("net_arch")])
+    # QR-DQN's quantile loss in place of the sampled one (0: none; trials sampled before it had none):
+    # its head of n_quantiles per action fits the taken action only (B10's all-action targets off).
+    n_quantiles = hyperparams.pop("n_quantiles", 0)
+    if n_quantiles:
+        hyperparams.update(loss="quantile", loss_on_all_actions=False)
+        hyperparams["policy_kwargs"]["n_quantiles"] = n_quantiles
     # B12's constant rate, or the Zoo's linear decay to 0 over learn() (its "lin_" strings).
     if hyperparams.pop("learning_rate_schedule", "constant") == "linear":
         hyperparams["learning_rate"] = f"lin_{hyperparams['learning_rate']}"
@@ -126,9 +132,12 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
         "handle_timeout_termination": trial.suggest_categorical("handle_timeout_termination", [False, True]),
         # B16: the trial's evaluation plays with the network that would be deployed.
         "act_with_target": trial.suggest_categorical("act_with_target", [False, True]),
-        # Beyond the blog: Double DQN targets, SB3's Huber loss, a learning rate decaying to 0.
+        # Beyond the blog: Double DQN targets, SB3's Huber or QR-DQN's quantile loss, a learning rate decaying to 0.
         "double_q": trial.suggest_categorical("double_q", [False, True]),
         "loss": trial.suggest_categorical("loss", ["mse", "huber"]),
+        # 0: the loss above; else QR-DQN's quantile loss with that many quantiles, which replaces it. A
+        # parameter of its own, so that the studies sampled before it (with loss in mse/huber) resume.
+        "n_quantiles": trial.suggest_categorical("n_quantiles", [0, 25, 200]),
         "learning_rate_schedule": trial.suggest_categorical("learning_rate_schedule", ["constant", "linear"]),
         # B4 switch: bounded features scaled by the observation space's bounds, not by random play.
         "scaler_from_bounds": trial.suggest_categorical("scaler_from_bounds", [False, True]),

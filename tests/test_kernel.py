@@ -105,6 +105,26 @@ def test_kernel_matches_reference_with_n_step_returns(trained_n_step, switches, 
     assert_kernel_matches_reference(trained_n_step, per_sample_updates=per_sample_updates, n_steps=3, **switches)
 
 
+QUANTILE = dict(loss="quantile", loss_on_all_actions=False, policy_kwargs=dict(n_quantiles=25))
+
+
+@pytest.fixture(scope="module", params=[1, 3], ids=["one_step", "n_step"])
+def trained_quantile(request) -> BlogDQN:
+    """:func:`trained` with QR-DQN's quantile head and loss (25 quantiles, as the Zoo's QR-DQN), one- or 3-step."""
+    model = make_model(use_kernel=True, n_steps=request.param, **QUANTILE)
+    model.learn(200)
+    return model
+
+
+@pytest.mark.parametrize("per_sample_updates", [True, False], ids=["b11_per_sample", "batched"])
+@pytest.mark.parametrize("switches", [{}, {"double_q": True}], ids=["qr", "qr_double_q"])
+def test_kernel_matches_reference_with_the_quantile_loss(trained_quantile, switches, per_sample_updates):
+    # 30 replays, not 100: the loss's 625 pair terms per sample round in another order than torch's,
+    # and Adam's steps magnify that; by 100 per-sample replays it reaches 1e-5 (by 30, 3e-6).
+    assert_kernel_matches_reference(trained_quantile, per_sample_updates=per_sample_updates, n_replays=30,
+                                    n_steps=trained_quantile.n_steps, **QUANTILE, **switches)
+
+
 def test_kernel_n_step_returns_stop_at_episode_ends_and_at_the_newest_row(trained_n_step):
     """SB3's NStepReplayBuffer's returns, discounts and bootstrap rows, row by row, from the kernel's helper."""
     buffer = trained_n_step.replay_buffer
@@ -123,15 +143,16 @@ def test_kernel_n_step_returns_stop_at_episode_ends_and_at_the_newest_row(traine
     assert np.isclose(discounts, gamma**3).any() and np.isclose(discounts, gamma).any()
 
 
-def assert_kernel_matches_reference(trained: BlogDQN, per_sample_updates: bool, **switches) -> None:
-    """100 replays from ``trained``'s state on both paths: the same weights, scalers and Adam state."""
+def assert_kernel_matches_reference(trained: BlogDQN, per_sample_updates: bool, n_replays: int = 100,
+                                    **switches) -> None:
+    """``n_replays`` replays from ``trained``'s state on both paths: the same weights, scalers and Adam state."""
     models = {}
     for use_kernel in (True, False):
         model = make_model(use_kernel, per_sample_updates=per_sample_updates, **switches)
         copy_learning_state(trained, model)
         models[use_kernel] = model
     kernel, reference = models[True], models[False]
-    for k in range(100):
+    for k in range(n_replays):
         next_draws = []
         for model in (kernel, reference):
             np.random.seed(k)  # the same minibatch for both (B7)
@@ -146,7 +167,7 @@ def assert_kernel_matches_reference(trained: BlogDQN, per_sample_updates: bool, 
         # float32's spacing is 1e-6, so its rounding is only bounded relative to its size.
         rtol = 1e-5 if name.endswith("exp_avg_sq") else 0
         np.testing.assert_allclose(kernel_state[name], value, rtol=rtol, atol=ATOL, err_msg=name)
-    n_fits = 100 * (32 if per_sample_updates else 1)
+    n_fits = n_replays * (32 if per_sample_updates else 1)
     assert reference_state["adam.0.step"] == learning_state(trained)["adam.0.step"] + n_fits
     # The replays did move the weights: the comparison is not between two unchanged copies.
     moved = np.abs(reference_state["policy.q_net.q_net.0.weight"] - learning_state(trained)["policy.q_net.q_net.0.weight"])

@@ -1,6 +1,6 @@
 """
 Learning switches beyond the blog (issue: tuned presets): Double DQN targets, SB3's Huber
-loss and a decaying learning rate. Each is off by default, so BlogDQN stays the blog's
+loss, QR-DQN's quantile loss and a decaying learning rate. Each is off by default, so BlogDQN stays the blog's
 (B10, B12); ``tests/test_kernel.py`` checks the kernel computes them as the reference path.
 """
 
@@ -69,8 +69,79 @@ def test_huber_loss_is_sb3s_smooth_l1_over_the_same_terms(loss_on_all_actions):
 
 
 def test_an_unknown_loss_is_refused_naming_the_choices():
-    with pytest.raises(SetupError, match=r"loss must be one of \('mse', 'huber'\).*got 'l1'"):
+    with pytest.raises(SetupError, match=r"loss must be one of \('mse', 'huber', 'quantile'\).*got 'l1'"):
         BlogDQN("MlpPolicy", "CartPole-v1", loss="l1")
+
+
+QUANTILE = dict(loss="quantile", loss_on_all_actions=False, policy_kwargs=dict(n_quantiles=5))
+
+
+def test_quantile_loss_gives_q_and_q_hat_quantile_heads_whose_mean_is_q():
+    model = BlogDQN("MlpPolicy", "CartPole-v1", loss="quantile", loss_on_all_actions=False)
+    assert model.policy.n_quantiles == 200  # sb3-contrib's QRDQNPolicy default
+    model = learned_model(**QUANTILE)
+    observations = th.as_tensor(model.replay_buffer.observations[:8, 0])
+    for q_net in (model.q_net, model.q_net_target):
+        assert q_net.q_net[-1].out_features == 2 * 5
+        with th.no_grad():
+            quantiles = q_net.quantiles(observations)
+            assert quantiles.shape == (8, 5, 2)
+            th.testing.assert_close(q_net(observations), quantiles.mean(dim=1))
+    # Acting (B9) and predict() take the greedy action of those means.
+    with th.no_grad():
+        greedy = model.q_net(observations).argmax(dim=1).numpy()
+    np.testing.assert_array_equal(model._greedy_actions(observations.numpy()), greedy)
+
+
+def test_quantile_targets_are_each_quantile_of_q_hat_at_the_greedy_next_action():
+    model = learned_model(**QUANTILE)
+    # Q̂'s action 1 has the larger mean but not the larger first quantile: the mean decides.
+    with th.no_grad():
+        model.q_net_target.q_net[-1].bias.copy_(th.tensor([50.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 100.0, 0.0, 100.0]))
+    replay = model.replay_buffer.sample(16)
+    with th.no_grad():
+        targets = model._td_targets(replay)
+        next_quantiles = model.q_net_target.quantiles(replay.next_observations)
+    assert targets.shape == (16, 5)
+    assert (model.q_net_target(replay.next_observations).argmax(dim=1) == 1).all()
+    expected = replay.rewards + (1 - replay.dones) * model.gamma * next_quantiles[:, :, 1]
+    th.testing.assert_close(targets, expected)
+
+
+def test_quantile_loss_weighs_each_pair_by_its_quantiles_level():
+    """ρ_τ: an error u = target - quantile costs τ huber(u) above the quantile, (1 - τ) huber(u) below (κ = 1)."""
+    model = learned_model(loss="quantile", loss_on_all_actions=False, policy_kwargs=dict(n_quantiles=2))
+    observations = th.as_tensor(model.replay_buffer.observations[:1, 0])
+    actions = th.tensor([[0]])
+    with th.no_grad():
+        quantiles = model.q_net.quantiles(observations)[:, :, 0]
+    # Both targets 0.5 above quantile 0 (τ 1/4) and 3 below quantile 1 (τ 3/4), rebased on each.
+    targets = th.stack([quantiles[:, 0] + 0.5, quantiles[:, 1] - 3.0], dim=1)
+    u = targets[0, :, None] - quantiles[0, None, :]  # u[j, i]: target j against quantile i
+    huber = th.where(u.abs() > 1, u.abs() - 0.5, 0.5 * u**2)
+    tau = th.tensor([0.25, 0.75])
+    weights = (tau - (u < 0).float()).abs()
+    expected = (weights * huber).sum() / 2  # summed over the quantiles, averaged over the 2 targets
+    assert model._fit(observations, actions, targets) == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_quantile_loss_and_head_need_each_other_and_the_taken_action_only():
+    with pytest.raises(SetupError, match=r"loss=.quantile.*Pass loss_on_all_actions=False"):
+        BlogDQN("MlpPolicy", "CartPole-v1", loss="quantile")
+    with pytest.raises(SetupError, match=r"n_quantiles=25.*only the quantile loss.*Pass loss=.quantile."):
+        BlogDQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(n_quantiles=25))
+    with pytest.raises(SetupError, match="n_quantiles must be an int >= 1, got 0"):
+        BlogDQN("MlpPolicy", "CartPole-v1", loss="quantile", loss_on_all_actions=False, policy_kwargs=dict(n_quantiles=0))
+
+
+def test_a_quantile_model_saves_and_loads_with_its_head(tmp_path):
+    model = learned_model(**QUANTILE)
+    model.save(tmp_path / "model")
+    loaded = BlogDQN.load(tmp_path / "model")
+    assert loaded.loss == "quantile" and loaded.policy.n_quantiles == 5
+    observations = model.replay_buffer.observations[:8, 0]
+    np.testing.assert_array_equal(loaded.predict(observations, deterministic=True)[0],
+                                  model.predict(observations, deterministic=True)[0])
 
 
 @pytest.mark.parametrize("use_kernel", [True, False], ids=["kernel", "reference"])

@@ -183,7 +183,7 @@ def test_zoo_own_dqn_runs_through_the_launcher(tmp_path: Path) -> None:
 
 def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    for _ in range(12):
+    for _ in range(16):
         trial = study.ask()
         sampled = zoo.sample_blogdqn_params(trial, n_actions=0, n_envs=1, additional_args={})
         # --trial-id rebuilds the kwargs from the stored params alone, in the Zoo's YAML form:
@@ -200,7 +200,11 @@ def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
         for switch in ("target_update_on_episode_step", "loss_on_all_actions", "per_sample_updates",
                        "handle_timeout_termination", "act_with_target", "double_q", "scaler_from_bounds"):
             assert isinstance(sampled[switch], bool)
-        assert sampled["loss"] in ("mse", "huber")
+        if trial.params["n_quantiles"]:  # QR-DQN's loss replaces the sampled one, on the taken action (B10 off)
+            assert sampled["loss"] == "quantile" and sampled["loss_on_all_actions"] is False
+            assert sampled["policy_kwargs"]["n_quantiles"] == trial.params["n_quantiles"]
+        else:
+            assert sampled["loss"] == trial.params["loss"] and "n_quantiles" not in sampled["policy_kwargs"]
         assert sampled["n_steps"] in (1, 3, 5)  # B10's one-step targets or SB3's n-step returns
         assert ("exploration_decisions" in sampled) == (sampled["exploration_fraction"] is None)  # B8
         assert sampled["batch_size"] <= sampled["learning_starts"] <= sampled["buffer_size"]  # B6, B7

@@ -35,6 +35,7 @@ from sb3_blogdqn.blogdqn.saving import describe_path, read_saved_model, saved_en
 from sb3_blogdqn.common.buffers import HistoryReplayBuffer, NStepHistoryReplayBuffer
 from sb3_blogdqn.common.checks import (
     BLOG_HISTORY_LENGTH,
+    QRDQN_N_QUANTILES,
     Problem,
     SetupError,
     batch_of_one_problems,
@@ -42,6 +43,7 @@ from sb3_blogdqn.common.checks import (
     history_length_problems,
     hyperparameter_problems,
     n_step_problems,
+    quantile_loss_problems,
     raise_problems,
     sb3_argument_problems,
 )
@@ -144,6 +146,12 @@ class BlogDQN(ReplayLearning, DQN):
     :param loss: ``"mse"`` (default): B10's Keras ``mse``, mean squared error. ``"huber"``:
         SB3 DQN's ``F.smooth_l1_loss``, quadratic within 1 of the target and linear beyond,
         averaged over the same terms (all actions or the taken one, ``loss_on_all_actions``).
+        ``"quantile"``: QR-DQN's (Dabney et al., 2018; sb3-contrib's ``QRDQN``): Q and Q̂ give
+        ``policy_kwargs["n_quantiles"]`` quantiles per action (default 200, as sb3-contrib), Q
+        is their mean, and the taken action's quantiles are fitted to the TD target's
+        ``r + γ θ̂_j(s', a*)``, ``a*`` the greedy next action, by the quantile Huber loss
+        (κ = 1, summed over Q's quantiles, averaged over the targets' and the batch). It
+        needs ``loss_on_all_actions=False``.
     :param scaler_from_bounds: B4 switch, not in the blog. False (default): the scaler is
         fitted on the warm-up histories. True: every feature whose observation-space bounds
         are finite is scaled by them instead, ``[low, high]`` onto [-1, 1]; unbounded ones
@@ -207,6 +215,7 @@ class BlogDQN(ReplayLearning, DQN):
             tau, gradient_steps, replay_buffer_class, replay_buffer_kwargs, handle_timeout_termination,
             optimize_memory_usage, n_steps, max_grad_norm,
         )
+        problems += quantile_loss_problems(loss, loss_on_all_actions, policy_kwargs)
         if env is None:
             history_length = BLOG_HISTORY_LENGTH if history_length is None else history_length
             problems += history_length_problems(history_length)
@@ -264,6 +273,8 @@ class BlogDQN(ReplayLearning, DQN):
         self.on_nonfinite = on_nonfinite
         self.double_q = double_q
         self.loss = loss
+        if loss == "quantile":  # the policy's quantile head (QRDQN's n_quantiles, a policy kwarg there too)
+            self.policy_kwargs = {"n_quantiles": QRDQN_N_QUANTILES, **self.policy_kwargs}
         self.scaler_from_bounds = scaler_from_bounds
         self._kernel: ReplayKernel | None = None  # bound lazily to the policy's tensors, never saved
 

@@ -11,7 +11,10 @@ scaler buffers and the :class:`KerasAdam` state, so ``predict``, callbacks and
 save/load see the kernel's updates as if torch had made them.
 
 The network is the one :class:`BlogDQNPolicy` builds: a :class:`StandardScalerExtractor`,
-then ``Linear`` layers with ``ReLU`` between them and a linear head, any widths.
+then ``Linear`` layers with ``ReLU`` between them and a linear head, any widths: one
+Q-value per action, or with the quantile loss (``loss="quantile"``, a
+:class:`QuantileQNetwork`) ``n_quantiles`` values per action, quantile ``j`` of action
+``a`` at head output ``j * n_actions + a`` as sb3-contrib lays them out.
 Arithmetic is float32 in the order torch uses, so the two paths agree to float rounding.
 """
 
@@ -22,7 +25,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.dqn.policies import QNetwork
 from torch import nn
 
-from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy, StandardScalerExtractor
+from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy, QuantileQNetwork, StandardScalerExtractor
 from sb3_blogdqn.common.buffers import HistoryReplayBuffer
 from sb3_blogdqn.common.optim import KerasAdam
 
@@ -37,10 +40,11 @@ _inline = numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "cont
 
 # --------------------------------------------------------------------------- compiled code
 #
-# A network is described by ``sizes`` (input, hidden..., n_actions) and a tuple of flat
+# A network is described by ``sizes`` (input, hidden..., head outputs) and a tuple of flat
 # float32 arrays ``params = (W1, b1, W2, b2, ...)``, each ``W`` row-major (out, in) as in
 # ``nn.Linear``. One sample's activations live in one row of ``acts``: the scaled input,
 # then each layer's output after its ReLU (the head has none); ``offsets`` locate them.
+# ``n_quantiles`` is 0 for a head of Q-values, else the quantiles per action (loss="quantile").
 
 
 @_jit
@@ -173,10 +177,46 @@ def _loss_scale(huber, n_terms):
 
 
 @_inline
-def _output_gradient(q, target, action, loss_on_all_actions, huber, norm, dq):
+def _q_value(head_outputs, action, n_actions, n_quantiles):
+    """Q(s, a) from the head's outputs (any 1-D view): the output itself, or the mean of its quantiles."""
+    if n_quantiles == 0:
+        return head_outputs[action]
+    total = np.float32(0.0)
+    for j in range(n_quantiles):
+        total += head_outputs[j * n_actions + action]
+    return total / np.float32(n_quantiles)
+
+
+@_inline
+def _quantile_gradient(q, target, action, n_actions, n_quantiles, norm, dq):
+    """
+    sb3-contrib's ``quantile_huber_loss`` (κ = 1) between the taken action's quantiles in
+    ``q`` and the ``n_quantiles`` TD targets: ``Σ_i Σ_j |τ_i - [u_ij < 0]| huber(u_ij)``,
+    ``u_ij = target_j - q_i``, ``τ_i = (i + 1/2) / n_quantiles``; gradient into ``dq``
+    times ``norm``. Returns the summed terms.
+    """
+    dq[:] = 0.0
+    loss = 0.0
+    for i in range(n_quantiles):
+        tau = np.float32((i + 0.5) / n_quantiles)
+        q_i = q[i * n_actions + action]
+        derivative_sum = np.float32(0.0)
+        for j in range(n_quantiles):
+            term, derivative = _loss_term(q_i - target[j], True)  # huber(u) and -huber'(u)
+            weight = abs(tau - np.float32(1.0)) if target[j] < q_i else tau
+            loss += weight * term
+            derivative_sum += weight * derivative
+        dq[i * n_actions + action] = derivative_sum * norm
+    return loss
+
+
+@_inline
+def _output_gradient(q, target, action, loss_on_all_actions, huber, n_quantiles, norm, dq):
     """The loss's gradient at the head into ``dq`` (each term's derivative times ``norm``,
     :func:`_loss_scale`); return the summed loss terms."""
     loss = 0.0
+    if n_quantiles > 0:
+        return _quantile_gradient(q, target, action, len(q) // n_quantiles, n_quantiles, norm, dq)
     if loss_on_all_actions:
         for a in range(len(q)):
             term, derivative = _loss_term(q[a] - target[a], huber)
@@ -192,7 +232,7 @@ def _output_gradient(q, target, action, loss_on_all_actions, huber, norm, dq):
 
 @_jit
 def _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, row, delta, grad, target, action, loss_on_all_actions,
-             huber, lr, beta1, beta2, eps):
+             huber, n_quantiles, lr, beta1, beta2, eps):
     """
     One Adam step on the loss (MSE or Huber) of one sample (B11's ``train_on_batch`` on a batch of one),
     layer by layer from the head down: the input's gradient from the weights before
@@ -200,11 +240,11 @@ def _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, row, delta, gra
     gradient is the outer product ``dy x``, written once, never zeroed. Returns the loss.
     """
     n_layers = len(sizes) - 1
-    n_actions = sizes[n_layers]
-    n_terms = n_actions if loss_on_all_actions else 1
+    n_outputs = sizes[n_layers]
+    n_terms = n_quantiles if n_quantiles > 0 else (n_outputs if loss_on_all_actions else 1)
     head = _forward(params, sizes, offsets, row)
-    loss = _output_gradient(row[head : head + n_actions], target, action, loss_on_all_actions, huber,
-                            _loss_scale(huber, n_terms), delta[head : head + n_actions])
+    loss = _output_gradient(row[head : head + n_outputs], target, action, loss_on_all_actions, huber, n_quantiles,
+                            _loss_scale(huber or n_quantiles > 0, n_terms), delta[head : head + n_outputs])
     b1, b2 = np.float32(beta1), np.float32(beta2)
     c1, c2 = np.float32(1.0 - beta1), np.float32(1.0 - beta2)
     e = np.float32(eps)
@@ -268,25 +308,25 @@ def _backward(params, sizes, offsets, row, delta):
 
 @_jit
 def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, targets, actions,
-               loss_on_all_actions, huber, lr, beta1, beta2, eps):
+               loss_on_all_actions, huber, n_quantiles, lr, beta1, beta2, eps):
     """
     One Adam step on the loss of the rows of ``acts`` (scaled inputs) to ``targets``:
     ``BlogDQN._fit`` on a whole minibatch (``per_sample_updates=False``). Keras' ``mse``
     is a mean over actions and rows, so each output's gradient is ``2 (q - y) / n_terms``
-    (Huber's: ``clip(q - y, -1, 1) / n_terms``).
+    (Huber's: ``clip(q - y, -1, 1) / n_terms``; the quantile loss averages over rows and targets).
     The gradients of all rows are summed in ``grad`` before each parameter's step.
     Returns the loss.
     """
     n_rows = acts.shape[0]
     n_layers = len(sizes) - 1
-    n_actions = sizes[n_layers]
-    n_terms = n_rows * n_actions if loss_on_all_actions else n_rows
-    norm = _loss_scale(huber, n_terms)
+    n_outputs = sizes[n_layers]
+    n_terms = n_rows * (n_quantiles if n_quantiles > 0 else (n_outputs if loss_on_all_actions else 1))
+    norm = _loss_scale(huber or n_quantiles > 0, n_terms)
     loss = 0.0
     for r in range(n_rows):
         head = _forward(params, sizes, offsets, acts[r])
-        loss += _output_gradient(acts[r, head : head + n_actions], targets[r], actions[r], loss_on_all_actions, huber,
-                                 norm, deltas[r, head : head + n_actions])
+        loss += _output_gradient(acts[r, head : head + n_outputs], targets[r], actions[r], loss_on_all_actions, huber,
+                                 n_quantiles, norm, deltas[r, head : head + n_outputs])
         _backward(params, sizes, offsets, acts[r], deltas[r])
     b1, b2 = np.float32(beta1), np.float32(beta2)
     c1, c2 = np.float32(1.0 - beta1), np.float32(1.0 - beta2)
@@ -341,19 +381,21 @@ def _n_step_return(row, rewards, dones, timeouts, n_steps, last_valid, gamma):
 @_jit
 def replay_kernel(indices, observations, next_observations, buffer_actions, rewards, dones, timeouts, n_steps,
                   last_valid, params, exp_avg, exp_avg_sq, steps, mean, scale, target_params, target_mean,
-                  target_scale, sizes, gamma, loss_on_all_actions, per_sample_updates, double_q, huber, lr, beta1,
-                  beta2, eps, losses):
+                  target_scale, sizes, n_quantiles, gamma, loss_on_all_actions, per_sample_updates, double_q, huber,
+                  lr, beta1, beta2, eps, losses):
     """
     ``len(indices)`` replays, each on the buffer rows ``indices[k]`` (B7): TD targets
     from Q̂ computed once (B10; with ``double_q`` at Q's greedy next action; with
     ``n_steps`` > 1 on n-step returns, bootstrapping ``n_steps`` rows on), then the
     fits, one sample at a time (B11) or the batch at once, on the MSE or (``huber``) the
-    Huber loss. Writes each fit's loss to ``losses[k]``.
+    Huber loss; with ``n_quantiles`` > 0 one target per quantile of Q̂ at the greedy next
+    action (mean of the quantiles), fitted by the quantile Huber loss. Writes each fit's
+    loss to ``losses[k]``.
     """
     n_replays, batch_size = indices.shape
     offsets = _offsets(sizes)
     n_layers = len(sizes) - 1
-    n_actions = sizes[n_layers]
+    n_actions = sizes[n_layers] // max(n_quantiles, 1)
     head = offsets[n_layers]
     width = 0
     for layer in range(1, n_layers + 1):
@@ -362,7 +404,7 @@ def replay_kernel(indices, observations, next_observations, buffer_actions, rewa
     deltas = np.empty((batch_size, offsets[-1]), np.float32)
     columns = np.empty((offsets[-1], batch_size), np.float32)
     grad = np.empty(width, np.float32)
-    targets = np.empty((batch_size, n_actions), np.float32)
+    targets = np.empty((batch_size, max(n_actions, n_quantiles)), np.float32)
     actions = np.empty(batch_size, np.int64)
     next_actions = np.zeros(batch_size, np.int64)
     returns = np.empty(batch_size, np.float32)
@@ -379,23 +421,19 @@ def replay_kernel(indices, observations, next_observations, buffer_actions, rewa
         if double_q:
             _forward_rows(next_observations, next_rows, mean, scale, params, sizes, offsets, columns)
             for r in range(batch_size):
-                best = 0
-                for a in range(1, n_actions):
-                    if columns[head + a, r] > columns[head + best, r]:  # ties: the first, as torch's argmax
-                        best = a
-                next_actions[r] = best
+                next_actions[r] = _greedy(columns[head:, r], n_actions, n_quantiles)
         _forward_rows(next_observations, next_rows, target_mean, target_scale, target_params, sizes, offsets, columns)
         for r in range(batch_size):
             actions[r] = buffer_actions[indices[k, r]]
-            if double_q:
-                next_q = columns[head + next_actions[r], r]
-            else:
-                next_q = columns[head, r]
-                for a in range(1, n_actions):
-                    next_q = max(next_q, columns[head + a, r])
+            if not double_q:
+                next_actions[r] = _greedy(columns[head:, r], n_actions, n_quantiles)
             last = next_rows[r]
             done = dones[last] * (one - timeouts[last])
-            targets[r, 0] = returns[r] + (one - done) * discounts[r] * next_q
+            if n_quantiles == 0:
+                targets[r, 0] = returns[r] + (one - done) * discounts[r] * columns[head + next_actions[r], r]
+            for j in range(n_quantiles):  # QR-DQN: each quantile of Q̂ at the greedy next action
+                next_quantile = columns[head + j * n_actions + next_actions[r], r]
+                targets[r, j] = returns[r] + (one - done) * discounts[r] * next_quantile
         if loss_on_all_actions:
             _forward_rows(observations, indices[k], target_mean, target_scale, target_params, sizes, offsets, columns)
             for r in range(batch_size):
@@ -408,27 +446,36 @@ def replay_kernel(indices, observations, next_observations, buffer_actions, rewa
         if per_sample_updates:
             for r in range(batch_size):
                 losses[k, r] = _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts[r], deltas[r], grad,
-                                        targets[r], actions[r], loss_on_all_actions, huber, lr, beta1, beta2, eps)
+                                        targets[r], actions[r], loss_on_all_actions, huber, n_quantiles, lr, beta1,
+                                        beta2, eps)
         else:
             losses[k, 0] = _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, targets,
-                                      actions, loss_on_all_actions, huber, lr, beta1, beta2, eps)
+                                      actions, loss_on_all_actions, huber, n_quantiles, lr, beta1, beta2, eps)
+
+
+@_inline
+def _greedy(head_outputs, n_actions, n_quantiles):
+    """argmax_a Q(s, a) from the head's outputs; ties go to the first action, as torch's argmax."""
+    best = 0
+    best_q = _q_value(head_outputs, 0, n_actions, n_quantiles)
+    for a in range(1, n_actions):
+        q = _q_value(head_outputs, a, n_actions, n_quantiles)
+        if q > best_q:
+            best, best_q = a, q
+    return best
 
 
 @_jit
-def greedy_kernel(observations, params, mean, scale, sizes):
+def greedy_kernel(observations, params, mean, scale, sizes, n_quantiles):
     """argmax of Q for each row of raw ``observations`` (B9); ties go to the first action, as torch."""
     offsets = _offsets(sizes)
-    n_actions = sizes[len(sizes) - 1]
+    n_actions = sizes[len(sizes) - 1] // max(n_quantiles, 1)
     row = np.empty(offsets[-1], np.float32)
     actions = np.empty(len(observations), np.int64)
     for n in range(len(observations)):
         _scale_into(observations[n], mean, scale, row)
         head = _forward(params, sizes, offsets, row)
-        best = 0
-        for a in range(1, n_actions):
-            if row[head + a] > row[head + best]:
-                best = a
-        actions[n] = best
+        actions[n] = _greedy(row[head:], n_actions, n_quantiles)
     return actions
 
 
@@ -445,8 +492,9 @@ def kernel_unsupported_reason(policy: BlogDQNPolicy, device: th.device) -> str |
     if len(optimizer.param_groups) != 1:
         return "the optimizer has several parameter groups"
     for name, q_net in (("q_net", policy.q_net), ("q_net_target", policy.q_net_target)):
-        if type(q_net) is not QNetwork:
-            return f"policy.{name} is a {type(q_net).__name__}, the kernel knows SB3's QNetwork only"
+        if type(q_net) not in (QNetwork, QuantileQNetwork):
+            return (f"policy.{name} is a {type(q_net).__name__}, the kernel knows SB3's QNetwork and "
+                    "QuantileQNetwork only")
         if type(q_net.features_extractor) is not StandardScalerExtractor:
             return (f"the features extractor is {type(q_net.features_extractor).__name__}, the kernel "
                     "knows StandardScalerExtractor only")
@@ -509,6 +557,7 @@ class ReplayKernel:
         self.mean, self.scale = scaler.mean.numpy(), scaler.scale.numpy()
         self.target_mean, self.target_scale = target_scaler.mean.numpy(), target_scaler.scale.numpy()
         self.sizes = np.array([q_params[0].shape[1]] + [p.shape[0] for p in q_params[::2]], dtype=np.int64)
+        self.n_quantiles = getattr(policy.q_net, "n_quantiles", 0)  # 0: a head of Q-values
 
     def _data_ptrs(self) -> list[int]:
         # Checked before every replay and greedy action: map is about twice as fast as a generator here.
@@ -542,7 +591,7 @@ class ReplayKernel:
             getattr(replay_buffer, "n_steps", 1),
             (replay_buffer.pos - 1) % n_rows,  # the newest row: n-step returns stop there
             self.params, self.exp_avg, self.exp_avg_sq, self.steps, self.mean, self.scale,
-            self.target_params, self.target_mean, self.target_scale, self.sizes,
+            self.target_params, self.target_mean, self.target_scale, self.sizes, self.n_quantiles,
             float(gamma), bool(loss_on_all_actions), bool(per_sample_updates), bool(double_q), bool(huber),
             float(group["lr"]), float(group["betas"][0]), float(group["betas"][1]), float(group["eps"]),
             losses,
@@ -552,7 +601,7 @@ class ReplayKernel:
     def greedy_actions(self, observations: np.ndarray) -> np.ndarray:
         """argmax of the online network Q for each row of ``observations`` (B9)."""
         return greedy_kernel(np.ascontiguousarray(observations, dtype=np.float32), self.params, self.mean,
-                             self.scale, self.sizes)
+                             self.scale, self.sizes, self.n_quantiles)
 
 
 def sample_replay_indices(replay_buffer: HistoryReplayBuffer, n_replays: int, batch_size: int) -> np.ndarray:

@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import torch as th
+from sb3_contrib.common.utils import quantile_huber_loss
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.utils import polyak_update
 from torch.nn import functional as F
@@ -75,25 +76,36 @@ class ReplayLearning:
         with ``loss_on_all_actions`` the other entries are Q̂(s), so untaken actions are
         pulled toward the target network. With
         n-step returns (``n_steps``), ``r`` is the n-step return and γ the buffer's discount.
+        With the quantile loss, one target per quantile of Q̂ at that action: ``(batch, n_quantiles)``.
         """
         discounts = self.gamma if replay.discounts is None else replay.discounts
         next_q_values = self.q_net_target(replay.next_observations)
         if self.double_q:  # Double DQN: Q picks the action, Q̂ values it
             next_actions = self.q_net(replay.next_observations).argmax(dim=1, keepdim=True)
-            next_q_values = next_q_values.gather(1, next_actions)
         else:
-            next_q_values = next_q_values.max(dim=1, keepdim=True).values
-        td_targets = replay.rewards + (1 - replay.dones) * discounts * next_q_values
+            next_actions = next_q_values.argmax(dim=1, keepdim=True)
+        if self.loss == "quantile":
+            next_quantiles = self.q_net_target.quantiles(replay.next_observations)
+            n_quantiles = next_quantiles.shape[1]
+            next_values = next_quantiles.gather(2, next_actions[:, None, :].expand(-1, n_quantiles, 1)).squeeze(2)
+        else:
+            next_values = next_q_values.gather(1, next_actions)
+        td_targets = replay.rewards + (1 - replay.dones) * discounts * next_values
         if not self.loss_on_all_actions:
             return td_targets
         return self.q_net_target(replay.observations).scatter(1, replay.actions.long(), td_targets)
 
     def _fit(self, observations: th.Tensor, actions: th.Tensor, targets: th.Tensor) -> float:
-        """One Adam step on the MSE (Keras ``mse``: mean over actions and batch) or Huber loss to ``targets``."""
-        q_values = self.q_net(observations)
-        if not self.loss_on_all_actions:
-            q_values = q_values.gather(1, actions.long())
-        loss = F.smooth_l1_loss(q_values, targets) if self.loss == "huber" else F.mse_loss(q_values, targets)
+        """One Adam step on the MSE (Keras ``mse``: mean over actions and batch), Huber or quantile loss to ``targets``."""
+        if self.loss == "quantile":
+            quantiles = self.q_net.quantiles(observations)
+            taken = actions.long()[:, None, :].expand(-1, quantiles.shape[1], 1)
+            loss = quantile_huber_loss(quantiles.gather(2, taken).squeeze(2), targets)
+        else:
+            q_values = self.q_net(observations)
+            if not self.loss_on_all_actions:
+                q_values = q_values.gather(1, actions.long())
+            loss = F.smooth_l1_loss(q_values, targets) if self.loss == "huber" else F.mse_loss(q_values, targets)
         self.policy.optimizer.zero_grad()
         loss.backward()
         if math.isfinite(self.max_grad_norm):  # the blog clips nothing (B10); SB3's DQN clips at 10

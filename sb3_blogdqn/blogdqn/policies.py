@@ -5,9 +5,9 @@ from typing import Any
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, create_mlp
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
-from stable_baselines3.dqn.policies import DQNPolicy
+from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 from torch import nn
 
 from sb3_blogdqn.common.optim import KerasAdam
@@ -49,6 +49,32 @@ class StandardScalerExtractor(BaseFeaturesExtractor):
         return standardize(observations.flatten(1), self.mean, self.scale)
 
 
+class QuantileQNetwork(QNetwork):
+    """
+    SB3's ``QNetwork`` with a head of ``n_quantiles`` values per action, laid out as
+    sb3-contrib's ``QuantileNetwork`` (QR-DQN, Dabney et al., 2018): :meth:`quantiles`
+    gives them, ``(batch, n_quantiles, n_actions)``; calling the network gives their mean,
+    the Q-values, so acting (B9), ``predict`` and everything reading Q-values work unchanged.
+    """
+
+    def __init__(self, *args: Any, n_quantiles: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.n_quantiles = n_quantiles
+        n_actions = int(self.action_space.n)
+        self.q_net = nn.Sequential(*create_mlp(self.features_dim, n_actions * n_quantiles, self.net_arch,
+                                               self.activation_fn))
+
+    def quantiles(self, obs: PyTorchObs) -> th.Tensor:
+        """The return distribution's quantiles: ``(batch, n_quantiles, n_actions)``."""
+        return super().forward(obs).view(-1, self.n_quantiles, int(self.action_space.n))
+
+    def forward(self, obs: PyTorchObs) -> th.Tensor:
+        return self.quantiles(obs).mean(dim=1)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "n_quantiles": self.n_quantiles}
+
+
 class BlogDQNPolicy(DQNPolicy):
     """
     DQN policy (online Q and target Q̂) with the blog's network and optimizer.
@@ -58,7 +84,8 @@ class BlogDQNPolicy(DQNPolicy):
     biases zero (Keras' ``Dense`` defaults), optimizer :class:`KerasAdam` with Keras'
     ``epsilon=1e-7``. Setting ``act_with_target`` (BlogDQN's option of the same name)
     makes ``predict`` act greedily with the target network, as the blog's ``run()`` does
-    (B16); training always acts with Q (B9).
+    (B16); training always acts with Q (B9). ``n_quantiles`` (not the blog's; BlogDQN sets it
+    with ``loss="quantile"``) gives Q and Q̂ a :class:`QuantileQNetwork` head instead.
     """
 
     act_with_target: bool = False
@@ -75,7 +102,9 @@ class BlogDQNPolicy(DQNPolicy):
         normalize_images: bool = True,
         optimizer_class: type[th.optim.Optimizer] = KerasAdam,
         optimizer_kwargs: dict[str, Any] | None = None,
+        n_quantiles: int | None = None,
     ) -> None:
+        self.n_quantiles = n_quantiles  # read by make_q_net, which the base constructor calls
         super().__init__(
             observation_space,
             action_space,
@@ -88,6 +117,15 @@ class BlogDQNPolicy(DQNPolicy):
             optimizer_class=optimizer_class,
             optimizer_kwargs=optimizer_kwargs,
         )
+
+    def make_q_net(self) -> QNetwork:
+        if self.n_quantiles is None:
+            return super().make_q_net()
+        net_args = self._update_features_extractor(self.net_args, features_extractor=None)
+        return QuantileQNetwork(**net_args, n_quantiles=self.n_quantiles).to(self.device)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "n_quantiles": self.n_quantiles}
 
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)

@@ -25,8 +25,11 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 NONFINITE_MODES = ("raise", "skip")
-LOSSES = ("mse", "huber")
-"""B10's Keras ``mse``, or SB3 DQN's Huber loss (``F.smooth_l1_loss``, quadratic within 1 of the target)."""
+LOSSES = ("mse", "huber", "quantile")
+"""B10's Keras ``mse``, SB3 DQN's Huber loss (``F.smooth_l1_loss``, quadratic within 1 of the target), or
+QR-DQN's quantile Huber loss (sb3-contrib's ``quantile_huber_loss``)."""
+QRDQN_N_QUANTILES = 200
+"""sb3-contrib's ``QRDQNPolicy`` default, taken when ``loss="quantile"`` is given without ``n_quantiles``."""
 BLOG_HISTORY_LENGTH = 4  # agent_hist_len (B1)
 
 @dataclass(frozen=True)
@@ -109,8 +112,28 @@ def hyperparameter_problems(
     if on_nonfinite not in NONFINITE_MODES:
         problems.append(Problem(f"on_nonfinite must be one of {NONFINITE_MODES}, got {on_nonfinite!r}."))
     if loss not in LOSSES:
-        problems.append(Problem(f"loss must be one of {LOSSES} (the blog's is 'mse', B10; SB3's DQN uses 'huber'), "
-                                f"got {loss!r}."))
+        problems.append(Problem(f"loss must be one of {LOSSES} (the blog's is 'mse', B10; SB3's DQN uses 'huber', "
+                                f"sb3-contrib's QR-DQN 'quantile'), got {loss!r}."))
+    return problems
+
+
+def quantile_loss_problems(loss: str, loss_on_all_actions: bool, policy_kwargs: dict[str, Any] | None) -> list[Problem]:
+    """The quantile loss and the policy's quantile head go together, and fit the taken action only."""
+    n_quantiles = (policy_kwargs or {}).get("n_quantiles")
+    problems = []
+    if loss == "quantile" and loss_on_all_actions:
+        problems.append(Problem(
+            "loss='quantile' fits the taken action's quantiles to the TD target's; B10's targets on all actions "
+            "(loss_on_all_actions=True, the default) have no quantiles for the other actions. Pass "
+            "loss_on_all_actions=False."
+        ))
+    if n_quantiles is not None and loss != "quantile":
+        problems.append(Problem(
+            f"policy_kwargs n_quantiles={n_quantiles} gives the network a quantile head, which only the quantile loss "
+            f"trains; loss is {loss!r}. Pass loss='quantile' or drop n_quantiles."
+        ))
+    elif n_quantiles is not None and (not isinstance(n_quantiles, int) or n_quantiles < 1):
+        problems.append(Problem(f"policy_kwargs n_quantiles must be an int >= 1, got {n_quantiles!r}."))
     return problems
 
 
