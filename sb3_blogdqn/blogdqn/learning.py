@@ -79,13 +79,17 @@ class ReplayLearning:
         With the quantile loss, one target per quantile of Q̂ at that action: ``(batch, n_quantiles)``.
         """
         discounts = self.gamma if replay.discounts is None else replay.discounts
-        next_q_values = self.q_net_target(replay.next_observations)
+        quantile = self.loss == "quantile"
+        if quantile:  # one pass of Q̂ gives both its quantiles and their mean, Q̂'s values
+            next_quantiles = self.q_net_target.quantiles(replay.next_observations)
+            next_q_values = next_quantiles.mean(dim=1)
+        else:
+            next_q_values = self.q_net_target(replay.next_observations)
         if self.double_q:  # Double DQN: Q picks the action, Q̂ values it
             next_actions = self.q_net(replay.next_observations).argmax(dim=1, keepdim=True)
         else:
             next_actions = next_q_values.argmax(dim=1, keepdim=True)
-        if self.loss == "quantile":
-            next_quantiles = self.q_net_target.quantiles(replay.next_observations)
+        if quantile:
             n_quantiles = next_quantiles.shape[1]
             next_values = next_quantiles.gather(2, next_actions[:, None, :].expand(-1, n_quantiles, 1)).squeeze(2)
         else:
