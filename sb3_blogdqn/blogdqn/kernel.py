@@ -234,7 +234,7 @@ def _output_gradient(q, target, action, loss_on_all_actions, huber, n_quantiles,
 def _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, row, delta, grad, target, action, loss_on_all_actions,
              huber, n_quantiles, lr, beta1, beta2, eps):
     """
-    One Adam step on the loss (MSE or Huber) of one sample (B11's ``train_on_batch`` on a batch of one),
+    One Adam step on the loss (MSE, Huber or quantile) of one sample (B11's ``train_on_batch`` on a batch of one),
     layer by layer from the head down: the input's gradient from the weights before
     their step, then the step. A batch of one needs no accumulation: the weights'
     gradient is the outer product ``dy x``, written once, never zeroed. Returns the loss.
