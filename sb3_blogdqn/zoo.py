@@ -96,6 +96,9 @@ def convert_blogdqn_params(params: dict[str, Any]) -> dict[str, Any]:
     if n_quantiles:
         hyperparams.update(loss="quantile", loss_on_all_actions=False)
         hyperparams["policy_kwargs"]["n_quantiles"] = n_quantiles
+    # B4: unscaled inputs have no statistics to take from the bounds (trials sampled before it scaled them).
+    if not hyperparams.setdefault("standardize_inputs", True):
+        hyperparams["scaler_from_bounds"] = False
     # B12's constant rate, or the Zoo's linear decay to 0 over learn() (its "lin_" strings).
     if hyperparams.pop("learning_rate_schedule", "constant") == "linear":
         hyperparams["learning_rate"] = f"lin_{hyperparams['learning_rate']}"
@@ -141,6 +144,8 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
         "learning_rate_schedule": trial.suggest_categorical("learning_rate_schedule", ["constant", "linear"]),
         # B4 switch: bounded features scaled by the observation space's bounds, not by random play.
         "scaler_from_bounds": trial.suggest_categorical("scaler_from_bounds", [False, True]),
+        # B4 switch: False leaves the inputs unscaled, which then overrides scaler_from_bounds.
+        "standardize_inputs": trial.suggest_categorical("standardize_inputs", [True, False]),
         # B10's one-step targets, or SB3's n-step returns (the tuning's envs are single: one env, as they need).
         "n_steps": trial.suggest_categorical("n_steps", [1, 3, 5]),
     }

@@ -342,6 +342,22 @@ def test_b4_switch_scaler_from_bounds_maps_the_spaces_bounds_onto_minus_one_to_o
     assert extractor.n_samples_seen == 32  # fitted at the warm-up's end, as without the switch
 
 
+def test_b4_switch_standardize_inputs_off_leaves_the_histories_unscaled(tmp_path):
+    """Not the blog's: the input layer stays the identity past the warm-up, through save and load."""
+    model = BlogDQN("MlpPolicy", "MountainCar-v0", standardize_inputs=False, seed=0)
+    assert not model.standardize_inputs and BlogDQN("MlpPolicy", "MountainCar-v0").standardize_inputs
+    model.learn(100)  # past the warm-up (B6), where the scaler would be fitted (B4)
+    assert model._warmup_done and not model.policy.scaler.fitted
+    histories = th.as_tensor(model.replay_buffer.observations[:32, 0])
+    for q_net in (model.q_net, model.q_net_target):
+        assert th.equal(q_net.features_extractor(histories), histories)
+    model.save(tmp_path / "model.zip")  # a done warm-up with an unfitted scaler is consistent here
+    loaded = BlogDQN.load(tmp_path / "model.zip")
+    assert not loaded.standardize_inputs and th.equal(loaded.q_net.features_extractor(histories), histories)
+    with pytest.raises(ValueError, match="scaler_from_bounds=True .* standardize_inputs=False"):
+        BlogDQN("MlpPolicy", "MountainCar-v0", standardize_inputs=False, scaler_from_bounds=True)
+
+
 def test_b4_replay_memory_holds_raw_histories():
     counter = CounterEnv(terminate_at=10)
     model = BlogDQN("MlpPolicy", counter, **SMALL)

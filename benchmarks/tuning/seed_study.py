@@ -50,6 +50,7 @@ BLOG = {
     "target_update": "copy",
     "replay_schedule": "per_transition",
     "scaler_from_bounds": False,
+    "standardize_inputs": True,
     "n_steps": 1,
 }
 
@@ -94,6 +95,7 @@ def zoo_dqn_start(env_id: str) -> dict:
         "target_update": "copy",
         "replay_schedule": "sb3",
         "scaler_from_bounds": False,
+        "standardize_inputs": True,
         "n_steps": 1,
         "train_freq": min(16, zoo["train_freq"]),
         "gradient_steps": min(8, gradient_steps),

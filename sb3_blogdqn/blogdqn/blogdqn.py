@@ -46,6 +46,7 @@ from sb3_blogdqn.common.checks import (
     quantile_loss_problems,
     raise_problems,
     sb3_argument_problems,
+    scaler_problems,
 )
 from sb3_blogdqn.common.wrappers import VecHistory, encode_states, env_history, wrap_blog_env
 
@@ -157,6 +158,11 @@ class BlogDQN(ReplayLearning, DQN):
         are finite is scaled by them instead, ``[low, high]`` onto [-1, 1]; unbounded ones
         (CartPole-v1's velocities) keep the warm-up's statistics. For envs whose random play
         stays in a small part of the state space (MountainCar-v0).
+    :param standardize_inputs: B4 switch, not in the blog. True (default): the network's input
+        layer is the StandardScaler fitted on the warm-up histories. False: it stays the
+        identity, so the network sees the histories as the env gives them (as SB3's DQN does);
+        the layer is kept, so the fused kernel serves it, and the warm-up (B6) is then only the
+        memory's first ``max(learning_starts, batch_size)`` transitions of random play.
     :param _init_setup_model: whether to build the network on creation
     """
 
@@ -203,6 +209,7 @@ class BlogDQN(ReplayLearning, DQN):
         double_q: bool = False,
         loss: str = "mse",
         scaler_from_bounds: bool = False,
+        standardize_inputs: bool = True,
         _init_setup_model: bool = True,
     ) -> None:
         replay_buffer_kwargs = dict(replay_buffer_kwargs or {})
@@ -216,6 +223,7 @@ class BlogDQN(ReplayLearning, DQN):
             optimize_memory_usage, n_steps, max_grad_norm,
         )
         problems += quantile_loss_problems(loss, loss_on_all_actions, policy_kwargs)
+        problems += scaler_problems(standardize_inputs, scaler_from_bounds)
         if env is None:
             history_length = BLOG_HISTORY_LENGTH if history_length is None else history_length
             problems += history_length_problems(history_length)
@@ -276,6 +284,7 @@ class BlogDQN(ReplayLearning, DQN):
         if loss == "quantile":  # the policy's quantile head (QRDQN's n_quantiles, a policy kwarg there too)
             self.policy_kwargs = {"n_quantiles": QRDQN_N_QUANTILES, **self.policy_kwargs}
         self.scaler_from_bounds = scaler_from_bounds
+        self.standardize_inputs = standardize_inputs
         self._kernel: ReplayKernel | None = None  # bound lazily to the policy's tensors, never saved
 
         # The learned agent's state beyond the weights; all of it is saved with the model.
@@ -438,14 +447,15 @@ class BlogDQN(ReplayLearning, DQN):
         """
         B6's end: fit the scaler on the warm-up histories (B4, once per model: a memory
         refilled after ``load()`` keeps the saved scaler; ``scaler_from_bounds`` takes the
-        bounded features' statistics from the space), then start the learning episodes from
-        a fresh reset. The episodes cut here report no end to Monitor or callbacks.
+        bounded features' statistics from the space; ``standardize_inputs=False`` fits none),
+        then start the learning episodes from a fresh reset. The episodes cut here report no
+        end to Monitor or callbacks.
         """
-        if not self._warmup_done:
+        if not self._warmup_done and self.standardize_inputs:
             space = self.observation_space
             bounds = (space.low, space.high) if self.scaler_from_bounds else None  # type: ignore[attr-defined]
             self.policy.fit_scaler(self.replay_buffer.observations[: self.warmup_size, 0], bounds)
-            self._warmup_done = True
+        self._warmup_done = True
         self._last_obs = self.env.reset()  # type: ignore[assignment,union-attr]
         self._last_episode_starts = np.ones(self.n_envs, dtype=bool)
         self._episode_steps[:] = 0

@@ -106,7 +106,8 @@ def saved_model_problems(data: dict[str, Any] | None, params: dict[str, Any]) ->
             "the Adam state): loading would silently re-initialize them."
         ))
     n_seen = params.get("policy", {}).get("q_net.features_extractor.n_samples_seen")
-    if data.get("_warmup_done") and n_seen is not None and float(n_seen) == 0:
+    fits_scaler = data.get("standardize_inputs", True)  # zips from before the switch always fitted it
+    if data.get("_warmup_done") and fits_scaler and n_seen is not None and float(n_seen) == 0:
         problems.append(Problem("its warm-up is done but its StandardScaler was never fitted (B4): the file is inconsistent."))
     return problems
 

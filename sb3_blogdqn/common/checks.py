@@ -137,6 +137,16 @@ def quantile_loss_problems(loss: str, loss_on_all_actions: bool, policy_kwargs: 
     return problems
 
 
+def scaler_problems(standardize_inputs: bool, scaler_from_bounds: bool) -> list[Problem]:
+    """B4's two switches: the bounds can only set a scaler that is there."""
+    if not standardize_inputs and scaler_from_bounds:
+        return [Problem(
+            "scaler_from_bounds=True sets the StandardScaler's statistics from the observation space's bounds, but "
+            "standardize_inputs=False leaves the inputs unscaled. Drop one of the two."
+        )]
+    return []
+
+
 def sb3_argument_problems(
     tau: float,
     gradient_steps: int,
