@@ -28,7 +28,9 @@ def load_study(storage: str, study_name: str | None) -> optuna.Study:
 
 def entry(trial: optuna.trial.FrozenTrial, n_timesteps: int, max_episodes: int | None) -> dict:
     hyperparams = convert_blogdqn_params(trial.params)
-    hyperparams["policy_kwargs"] = f"dict(net_arch={hyperparams['policy_kwargs']['net_arch']})"
+    # The Zoo's YAML form of a dict; a quantile loss's head size (n_quantiles) goes with the network's shape.
+    hyperparams["policy_kwargs"] = "dict({})".format(
+        ", ".join(f"{key}={value!r}" for key, value in hyperparams["policy_kwargs"].items()))
     result = {"policy": "MlpPolicy", "n_timesteps": n_timesteps, **hyperparams, "history_length": 4,
               "vec_env_wrapper": [{"sb3_blogdqn.VecHistory": {"history_length": 4}}]}
     if max_episodes is not None:
