@@ -344,7 +344,8 @@ def test_b4_switch_scaler_from_bounds_maps_the_spaces_bounds_onto_minus_one_to_o
 
 def test_b4_switch_standardize_inputs_off_leaves_the_histories_unscaled(tmp_path):
     """Not the blog's: the input layer stays the identity past the warm-up, through save and load."""
-    model = BlogDQN("MlpPolicy", "MountainCar-v0", standardize_inputs=False, seed=0)
+    # use_kernel=True: the identity layer is still the scaler the fused kernel reads (or this raises).
+    model = BlogDQN("MlpPolicy", "MountainCar-v0", standardize_inputs=False, use_kernel=True, seed=0)
     assert not model.standardize_inputs and BlogDQN("MlpPolicy", "MountainCar-v0").standardize_inputs
     model.learn(100)  # past the warm-up (B6), where the scaler would be fitted (B4)
     assert model._warmup_done and not model.policy.scaler.fitted
