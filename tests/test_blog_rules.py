@@ -355,7 +355,7 @@ def test_b4_switch_standardize_inputs_off_leaves_the_histories_unscaled(tmp_path
     model.save(tmp_path / "model.zip")  # a done warm-up with an unfitted scaler is consistent here
     loaded = BlogDQN.load(tmp_path / "model.zip")
     assert not loaded.standardize_inputs and th.equal(loaded.q_net.features_extractor(histories), histories)
-    with pytest.raises(ValueError, match="scaler_from_bounds=True .* standardize_inputs=False"):
+    with pytest.raises(ValueError, match=r"scaler_from_bounds=True .* standardize_inputs=False"):
         BlogDQN("MlpPolicy", "MountainCar-v0", standardize_inputs=False, scaler_from_bounds=True)
 
 
