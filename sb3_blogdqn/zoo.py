@@ -96,6 +96,10 @@ def convert_blogdqn_params(params: dict[str, Any]) -> dict[str, Any]:
     if n_quantiles:
         hyperparams.update(loss="quantile", loss_on_all_actions=False)
         hyperparams["policy_kwargs"]["n_quantiles"] = n_quantiles
+    # B12's Adam epsilon: Keras' 1e-7, or the QR-DQN paper's 0.01 / batch size, which sb3-contrib's QR-DQN
+    # gives its Adam (trials sampled before it had Keras').
+    if hyperparams.pop("adam_eps", "keras") == "qr_dqn":
+        hyperparams["policy_kwargs"]["optimizer_kwargs"] = dict(eps=0.01 / hyperparams["batch_size"])
     # B4: unscaled inputs have no statistics to take from the bounds (trials sampled before it scaled them).
     if not hyperparams.setdefault("standardize_inputs", True):
         hyperparams["scaler_from_bounds"] = False
@@ -141,6 +145,8 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
         # 0: the loss above; else QR-DQN's quantile loss with that many quantiles, which replaces it. A
         # parameter of its own, so that the studies sampled before it (with loss in mse/huber) resume.
         "n_quantiles": trial.suggest_categorical("n_quantiles", [0, 25, 200]),
+        # B12's Adam epsilon (1e-7), or QR-DQN's 0.01 / batch_size, which damps the steps of rarely active weights.
+        "adam_eps": trial.suggest_categorical("adam_eps", ["keras", "qr_dqn"]),
         "learning_rate_schedule": trial.suggest_categorical("learning_rate_schedule", ["constant", "linear"]),
         # B4 switch: bounded features scaled by the observation space's bounds, not by random play.
         "scaler_from_bounds": trial.suggest_categorical("scaler_from_bounds", [False, True]),

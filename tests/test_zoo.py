@@ -183,6 +183,7 @@ def test_zoo_own_dqn_runs_through_the_launcher(tmp_path: Path) -> None:
 
 def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen_eps = set()
     for _ in range(16):
         trial = study.ask()
         sampled = zoo.sample_blogdqn_params(trial, n_actions=0, n_envs=1, additional_args={})
@@ -208,14 +209,20 @@ def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
             assert sampled["policy_kwargs"]["n_quantiles"] == trial.params["n_quantiles"]
         else:
             assert sampled["loss"] == trial.params["loss"] and "n_quantiles" not in sampled["policy_kwargs"]
+        # B12's Adam epsilon, or QR-DQN's 0.01 / batch_size.
+        eps = sampled["policy_kwargs"].get("optimizer_kwargs", {}).get("eps")
+        assert eps == (0.01 / sampled["batch_size"] if trial.params["adam_eps"] == "qr_dqn" else None)
         assert sampled["n_steps"] in (1, 3, 5)  # B10's one-step targets or SB3's n-step returns
         assert ("exploration_decisions" in sampled) == (sampled["exploration_fraction"] is None)  # B8
         assert sampled["batch_size"] <= sampled["learning_starts"] <= sampled["buffer_size"]  # B6, B7
         assert (sampled["tau"] == 1.0) == (trial.params["target_update"] == "copy") and 0 < sampled["tau"] <= 1  # B13
         blog_schedule = (sampled["train_freq"], sampled["gradient_steps"]) == (1, -1)  # B11
         assert blog_schedule == (trial.params["replay_schedule"] == "per_transition")
-        BlogDQN("MlpPolicy", "CartPole-v1", use_kernel=True, **sampled)  # accepted, and served by the kernel
+        model = BlogDQN("MlpPolicy", "CartPole-v1", use_kernel=True, **sampled)  # accepted, and served by the kernel
+        assert model.policy.optimizer.param_groups[0]["eps"] == (1e-7 if eps is None else eps)
+        seen_eps.add(trial.params["adam_eps"])
         study.tell(trial, 0.0)
+    assert seen_eps == {"keras", "qr_dqn"}
 
 
 def _journal_study(path: Path, name: str) -> "optuna.Study":

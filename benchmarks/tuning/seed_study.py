@@ -51,6 +51,7 @@ BLOG = {
     "replay_schedule": "per_transition",
     "scaler_from_bounds": False,
     "standardize_inputs": True,
+    "adam_eps": "keras",
     "n_steps": 1,
 }
 
@@ -96,6 +97,7 @@ def zoo_dqn_start(env_id: str) -> dict:
         "replay_schedule": "sb3",
         "scaler_from_bounds": False,
         "standardize_inputs": True,
+        "adam_eps": "keras",
         "n_steps": 1,
         "train_freq": min(16, zoo["train_freq"]),
         "gradient_steps": min(8, gradient_steps),
