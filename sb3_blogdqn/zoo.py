@@ -100,6 +100,10 @@ def convert_blogdqn_params(params: dict[str, Any]) -> dict[str, Any]:
     # gives its Adam (trials sampled before it had Keras').
     if hyperparams.pop("adam_eps", "keras") == "qr_dqn":
         hyperparams["policy_kwargs"]["optimizer_kwargs"] = dict(eps=0.01 / hyperparams["batch_size"])
+    # B12's Glorot-uniform weights and zero biases, or torch's nn.Linear init as SB3's DQN has (trials sampled
+    # before it had Glorot's).
+    if not hyperparams.pop("glorot_init", True):
+        hyperparams["policy_kwargs"]["glorot_init"] = False
     # B4: unscaled inputs have no statistics to take from the bounds (trials sampled before it scaled them).
     if not hyperparams.setdefault("standardize_inputs", True):
         hyperparams["scaler_from_bounds"] = False
@@ -147,6 +151,8 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
         "n_quantiles": trial.suggest_categorical("n_quantiles", [0, 25, 200]),
         # B12's Adam epsilon (1e-7), or QR-DQN's 0.01 / batch_size, which damps the steps of rarely active weights.
         "adam_eps": trial.suggest_categorical("adam_eps", ["keras", "qr_dqn"]),
+        # B12's Glorot init (Keras' Dense), or torch's nn.Linear init (SB3's DQN).
+        "glorot_init": trial.suggest_categorical("glorot_init", [True, False]),
         "learning_rate_schedule": trial.suggest_categorical("learning_rate_schedule", ["constant", "linear"]),
         # B4 switch: bounded features scaled by the observation space's bounds, not by random play.
         "scaler_from_bounds": trial.suggest_categorical("scaler_from_bounds", [False, True]),

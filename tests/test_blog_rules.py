@@ -805,6 +805,26 @@ def test_b12_glorot_uniform_weights_and_zero_biases():
     assert abs(np.mean(np.abs(u) < 0.5) - 0.5) < 0.05
 
 
+def test_b12_switch_glorot_init_off_keeps_torchs_linear_init(tmp_path):
+    model = BlogDQN("MlpPolicy", CounterEnv(n_actions=3), policy_kwargs=dict(glorot_init=False), seed=0)
+    assert nets_equal(model)
+    scaled = []
+    for layer in linears(model.q_net):
+        bound = 1 / np.sqrt(layer.in_features)  # torch's Kaiming-uniform (a=sqrt(5)) for weights and biases
+        assert th.count_nonzero(layer.bias) == layer.out_features and layer.bias.abs().max() <= bound
+        scaled.append(layer.weight.detach().numpy().ravel() / bound)
+    u = np.concatenate(scaled)
+    assert np.abs(u).max() <= 1.0 + 1e-6 and np.abs(u).max() > 0.99
+    # Glorot's limit is wider on the 20-20-10 layers: the blog's init would exceed torch's bound.
+    glorot = BlogDQN("MlpPolicy", CounterEnv(n_actions=3), seed=0)
+    assert max(float(layer.weight.abs().max()) * np.sqrt(layer.in_features) for layer in linears(glorot.q_net)) > 1.0
+    model.save(tmp_path / "model.zip")
+    loaded = BlogDQN.load(tmp_path / "model.zip")
+    assert loaded.policy.glorot_init is False
+    for a, b in zip(loaded.q_net.parameters(), model.q_net.parameters(), strict=True):
+        assert th.equal(a, b)
+
+
 def _keras_adam_numpy(grads: list[np.ndarray], lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-7) -> list[np.ndarray]:
     """Keras' Adam by hand, from p = 0: the parameter after each step."""
     p, m, v, path = np.zeros_like(grads[0]), 0.0, 0.0, []

@@ -183,7 +183,7 @@ def test_zoo_own_dqn_runs_through_the_launcher(tmp_path: Path) -> None:
 
 def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    seen_eps = set()
+    seen_eps, seen_init = set(), set()
     for _ in range(16):
         trial = study.ask()
         sampled = zoo.sample_blogdqn_params(trial, n_actions=0, n_envs=1, additional_args={})
@@ -221,8 +221,10 @@ def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
         model = BlogDQN("MlpPolicy", "CartPole-v1", use_kernel=True, **sampled)  # accepted, and served by the kernel
         assert model.policy.optimizer.param_groups[0]["eps"] == (1e-7 if eps is None else eps)
         seen_eps.add(trial.params["adam_eps"])
+        assert model.policy.glorot_init is trial.params["glorot_init"]  # B12's init, or torch's
+        seen_init.add(trial.params["glorot_init"])
         study.tell(trial, 0.0)
-    assert seen_eps == {"keras", "qr_dqn"}
+    assert seen_eps == {"keras", "qr_dqn"} and seen_init == {True, False}
 
 
 def _journal_study(path: Path, name: str) -> "optuna.Study":
@@ -250,7 +252,9 @@ def test_optimize_two_trials_then_train_from_a_trial(tmp_path: Path) -> None:
     zoo.main(["train", "--algo", "blogdqn", *SHORT, "-n", "100", "-f", str(logs), "--eval-freq", "-1",
               "--storage", str(journal), "--study-name", "blogdqn-test", "--trial-id", "1"])
     model = BlogDQN.load(logs / "blogdqn" / f"{ENV_ID}_1" / f"{ENV_ID}.zip")
-    assert model.loss_on_all_actions == trials[1].params["loss_on_all_actions"]
+    expected = zoo.convert_blogdqn_params(trials[1].params)  # e.g. a quantile head sets loss_on_all_actions off
+    assert model.loss_on_all_actions == expected["loss_on_all_actions"] and model.loss == expected["loss"]
+    assert model.policy.glorot_init == expected["policy_kwargs"].get("glorot_init", True)
     assert model.gamma == pytest.approx(1 - trials[1].params["one_minus_gamma"])
 
 

@@ -52,6 +52,7 @@ BLOG = {
     "scaler_from_bounds": False,
     "standardize_inputs": True,
     "adam_eps": "keras",
+    "glorot_init": True,
     "n_steps": 1,
 }
 
@@ -98,6 +99,7 @@ def zoo_dqn_start(env_id: str) -> dict:
         "scaler_from_bounds": False,
         "standardize_inputs": True,
         "adam_eps": "keras",
+        "glorot_init": True,
         "n_steps": 1,
         "train_freq": min(16, zoo["train_freq"]),
         "gradient_steps": min(8, gradient_steps),

@@ -86,6 +86,9 @@ class BlogDQNPolicy(DQNPolicy):
     makes ``predict`` act greedily with the target network, as the blog's ``run()`` does
     (B16); training always acts with Q (B9). ``n_quantiles`` (not the blog's; BlogDQN sets it
     with ``loss="quantile"``) gives Q and Q̂ a :class:`QuantileQNetwork` head instead.
+    ``glorot_init=False`` (not the blog's) keeps torch's ``nn.Linear`` initialization, as SB3's
+    DQN and sb3-contrib's QR-DQN have: Kaiming-uniform weights and biases, both within
+    ``1 / sqrt(fan_in)``, where Glorot's limit is ``sqrt(6 / (fan_in + fan_out))``.
     """
 
     act_with_target: bool = False
@@ -103,8 +106,10 @@ class BlogDQNPolicy(DQNPolicy):
         optimizer_class: type[th.optim.Optimizer] = KerasAdam,
         optimizer_kwargs: dict[str, Any] | None = None,
         n_quantiles: int | None = None,
+        glorot_init: bool = True,
     ) -> None:
         self.n_quantiles = n_quantiles  # read by make_q_net, which the base constructor calls
+        self.glorot_init = glorot_init  # read by _build, which the base constructor calls
         super().__init__(
             observation_space,
             action_space,
@@ -125,10 +130,13 @@ class BlogDQNPolicy(DQNPolicy):
         return QuantileQNetwork(**net_args, n_quantiles=self.n_quantiles).to(self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), "n_quantiles": self.n_quantiles}
+        return {**super()._get_constructor_parameters(), "n_quantiles": self.n_quantiles,
+                "glorot_init": self.glorot_init}
 
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)
+        if not self.glorot_init:
+            return
         # Keras' Dense defaults, not torch's Kaiming-uniform: part of the blog's behaviour.
         for module in self.q_net.modules():
             if isinstance(module, nn.Linear):
