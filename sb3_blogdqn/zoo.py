@@ -153,6 +153,8 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
         "adam_eps": trial.suggest_categorical("adam_eps", ["keras", "qr_dqn"]),
         # B12's Glorot init (Keras' Dense), or torch's nn.Linear init (SB3's DQN).
         "glorot_init": trial.suggest_categorical("glorot_init", [True, False]),
+        # B2: the first steps of an episode random and unstored, or acted on and stored with padded histories.
+        "skip_short_histories": trial.suggest_categorical("skip_short_histories", [True, False]),
         "learning_rate_schedule": trial.suggest_categorical("learning_rate_schedule", ["constant", "linear"]),
         # B4 switch: bounded features scaled by the observation space's bounds, not by random play.
         "scaler_from_bounds": trial.suggest_categorical("scaler_from_bounds", [False, True]),

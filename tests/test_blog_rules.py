@@ -266,6 +266,35 @@ def test_b2_short_history_actions_are_uniformly_random():
     assert len(short_actions) >= 18 and len(set(short_actions)) >= 4
 
 
+def test_b2_switch_skip_short_histories_off_acts_on_and_stores_the_padded_histories(tmp_path):
+    counter = CounterEnv(n_actions=8, terminate_at=10)
+    model = BlogDQN("MlpPolicy", counter, skip_short_histories=False, **SMALL)
+    assert BlogDQN("MlpPolicy", counter).skip_short_histories  # the blog's B2 by default
+    probe = StepProbe(model, counter)
+    model.learn(10**6, callback=StopAfter(25))
+    # Every step, the first three of each episode too, is a decision, a stored transition and a replay.
+    epsilon, stored, params = 1.0, SMALL["learning_starts"], probe.params_before_learning
+    for record in probe.records:
+        assert record["stored"] - stored == 1, record
+        assert record["epsilon"] == pytest.approx(epsilon - EPS_DECAY, abs=1e-12), record
+        assert not th.equal(record["params"], params), record
+        epsilon, stored, params = record["epsilon"], record["stored"], record["params"]
+    assert [r["t"] for r in probe.records[:12]] == [*range(10), 0, 1]
+    # The warm-up stored from step 0 on: its first transition starts from the padded history (B3).
+    memory = model.replay_buffer
+    np.testing.assert_array_equal(memory.observations[0, 0], np.tile(counter.state(0, 0), HISTORY))
+
+    # ε = 0 and a Q whose argmax is always 5: the padded-history steps are greedy too.
+    greedy = BlogDQN("MlpPolicy", CounterEnv(n_actions=8, terminate_at=10), learning_rate=0.0,
+                     exploration_initial_eps=0.0, exploration_final_eps=0.0, skip_short_histories=False, **SMALL)
+    favour(greedy.q_net, 5)
+    greedy.learn(10**6, callback=StopAfter(30))
+    counter = greedy.env.envs[0].unwrapped
+    assert {a for _, _, a in counter.steps[SMALL["learning_starts"]:]} == {5}
+    greedy.save(tmp_path / "model.zip")
+    assert BlogDQN.load(tmp_path / "model.zip").skip_short_histories is False
+
+
 # ----------------------------------------------------------------------------- B3 padded history
 
 

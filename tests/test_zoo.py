@@ -200,7 +200,7 @@ def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
         assert converted == sampled
         for switch in ("target_update_on_episode_step", "loss_on_all_actions", "per_sample_updates",
                        "handle_timeout_termination", "act_with_target", "double_q", "scaler_from_bounds",
-                       "standardize_inputs"):
+                       "standardize_inputs", "skip_short_histories"):
             assert isinstance(sampled[switch], bool)
         # B4: the bounds set a scaler only where there is one to set.
         assert sampled["scaler_from_bounds"] == (trial.params["scaler_from_bounds"] and trial.params["standardize_inputs"])

@@ -53,6 +53,7 @@ BLOG = {
     "standardize_inputs": True,
     "adam_eps": "keras",
     "glorot_init": True,
+    "skip_short_histories": True,
     "n_steps": 1,
 }
 
@@ -100,6 +101,7 @@ def zoo_dqn_start(env_id: str) -> dict:
         "standardize_inputs": True,
         "adam_eps": "keras",
         "glorot_init": True,
+        "skip_short_histories": True,
         "n_steps": 1,
         "train_freq": min(16, zoo["train_freq"]),
         "gradient_steps": min(8, gradient_steps),

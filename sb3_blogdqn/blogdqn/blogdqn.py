@@ -163,6 +163,11 @@ class BlogDQN(ReplayLearning, DQN):
         identity, so the network sees the histories as the env gives them (as SB3's DQN does);
         the layer is kept, so the fused kernel serves it, and the warm-up (B6) is then only the
         memory's first ``max(learning_starts, batch_size)`` transitions of random play.
+    :param skip_short_histories: B2 switch. True (default, the blog): on the first
+        ``history_length - 1`` steps of each episode the history is not full; the agent acts
+        randomly, ε stays and nothing is stored or replayed. False: those steps act ε-greedily
+        on the ``VecHistory``'s padded histories (B3, the ones a deployed agent starts from)
+        and are stored and replayed like any other, as SB3's DQN on a ``VecHistory`` env.
     :param _init_setup_model: whether to build the network on creation
     """
 
@@ -210,6 +215,7 @@ class BlogDQN(ReplayLearning, DQN):
         loss: str = "mse",
         scaler_from_bounds: bool = False,
         standardize_inputs: bool = True,
+        skip_short_histories: bool = True,
         _init_setup_model: bool = True,
     ) -> None:
         replay_buffer_kwargs = dict(replay_buffer_kwargs or {})
@@ -285,6 +291,7 @@ class BlogDQN(ReplayLearning, DQN):
             self.policy_kwargs = {"n_quantiles": QRDQN_N_QUANTILES, **self.policy_kwargs}
         self.scaler_from_bounds = scaler_from_bounds
         self.standardize_inputs = standardize_inputs
+        self.skip_short_histories = skip_short_histories
         self._kernel: ReplayKernel | None = None  # bound lazily to the policy's tensors, never saved
 
         # The learned agent's state beyond the weights; all of it is saved with the model.
@@ -381,7 +388,7 @@ class BlogDQN(ReplayLearning, DQN):
         if self.warming_up:
             full_history = np.zeros(n_envs, dtype=bool)  # B6: random play, no ε change
         else:
-            full_history = self._episode_steps >= self.history_length - 1
+            full_history = self._stores_step()
             if self.on_nonfinite == "skip":  # with "raise", a NaN/inf history raises before it is stored
                 # A history holding NaN/inf is acted on like a short one.
                 full_history &= np.isfinite(self._last_obs).all(axis=1)
@@ -419,7 +426,7 @@ class BlogDQN(ReplayLearning, DQN):
         # terminal history in infos (B5).
         next_observations = [infos[i]["terminal_observation"] if dones[i] else new_obs[i] for i in range(len(dones))]
         finite = self._finite_transitions(next_observations, reward)
-        stored = np.flatnonzero((self._episode_steps >= self.history_length - 1) & finite)
+        stored = np.flatnonzero(self._stores_step() & finite)
         if warming_up:
             stored = stored[: self.warmup_size - replay_buffer.size()]  # B6 stops at the 32nd, mid-episode
         for i in stored:
@@ -485,7 +492,7 @@ class BlogDQN(ReplayLearning, DQN):
                 "(gymnasium.wrappers.ClipReward, TransformObservation), or pass on_nonfinite='skip' to drop "
                 "such transitions with a warning."
             )
-        n_rejected = int(np.sum(~finite & (self._episode_steps >= self.history_length - 1)))
+        n_rejected = int(np.sum(~finite & self._stores_step()))
         if n_rejected:
             self.n_rejected_nonfinite += n_rejected
             warnings.warn(
@@ -495,6 +502,12 @@ class BlogDQN(ReplayLearning, DQN):
                 stacklevel=2,
             )
         return finite
+
+    def _stores_step(self) -> np.ndarray:
+        """Per env: whether this step's history is acted on and stored (B2: full, or any if the switch is off)."""
+        if self.skip_short_histories:
+            return self._episode_steps >= self.history_length - 1
+        return np.ones(len(self._episode_steps), dtype=bool)
 
     def _advance_episode_steps(self, dones: np.ndarray) -> None:
         self._episode_steps += 1
@@ -582,7 +595,7 @@ class BlogDQN(ReplayLearning, DQN):
             f"{self.warmup_size} full-history transitions are stored, so nothing was learned yet. "
         )
         lengths = [info["l"] for info in self.ep_info_buffer or []]
-        if lengths and max(lengths) < self.history_length:
+        if lengths and max(lengths) < self.history_length and self.skip_short_histories:
             return message + (
                 f"The env's episodes last at most {max(lengths)} steps, fewer than history_length={self.history_length}: "
                 f"a transition is stored only once the history is full (B2), so none ever will be. Use a smaller "
