@@ -26,11 +26,16 @@ def load_study(storage: str, study_name: str | None) -> optuna.Study:
     return optuna.load_study(storage=storage, study_name=study_name)
 
 
+def zoo_dict(kwargs: dict) -> str:
+    """The Zoo's YAML form of a dict, nested dicts too: ``dict(a=1, b=dict(c=2))`` (a ``{'c': 2}`` would need quoting)."""
+    return "dict({})".format(", ".join(
+        f"{key}={zoo_dict(value) if isinstance(value, dict) else repr(value)}" for key, value in kwargs.items()))
+
+
 def entry(trial: optuna.trial.FrozenTrial, n_timesteps: int, max_episodes: int | None) -> dict:
     hyperparams = convert_blogdqn_params(trial.params)
-    # The Zoo's YAML form of a dict; a quantile loss's head size (n_quantiles) goes with the network's shape.
-    hyperparams["policy_kwargs"] = "dict({})".format(
-        ", ".join(f"{key}={value!r}" for key, value in hyperparams["policy_kwargs"].items()))
+    # The whole dict: a quantile head's n_quantiles, an Adam epsilon's optimizer_kwargs, the init switch.
+    hyperparams["policy_kwargs"] = zoo_dict(hyperparams["policy_kwargs"])
     result = {"policy": "MlpPolicy", "n_timesteps": n_timesteps, **hyperparams, "history_length": 4,
               "vec_env_wrapper": [{"sb3_blogdqn.VecHistory": {"history_length": 4}}]}
     if max_episodes is not None:
