@@ -104,6 +104,9 @@ def convert_blogdqn_params(params: dict[str, Any]) -> dict[str, Any]:
     # before it had Glorot's).
     if not hyperparams.pop("glorot_init", True):
         hyperparams["policy_kwargs"]["glorot_init"] = False
+    # B2's skipped first steps, written out only when off, as the two above (trials sampled before it skipped them).
+    if not hyperparams.pop("skip_short_histories", True):
+        hyperparams["skip_short_histories"] = False
     # B4: unscaled inputs have no statistics to take from the bounds (trials sampled before it scaled them).
     if not hyperparams.setdefault("standardize_inputs", True):
         hyperparams["scaler_from_bounds"] = False

@@ -200,7 +200,7 @@ def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
         assert converted == sampled
         for switch in ("target_update_on_episode_step", "loss_on_all_actions", "per_sample_updates",
                        "handle_timeout_termination", "act_with_target", "double_q", "scaler_from_bounds",
-                       "standardize_inputs", "skip_short_histories"):
+                       "standardize_inputs"):
             assert isinstance(sampled[switch], bool)
         # B4: the bounds set a scaler only where there is one to set.
         assert sampled["scaler_from_bounds"] == (trial.params["scaler_from_bounds"] and trial.params["standardize_inputs"])
@@ -223,6 +223,9 @@ def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
         seen_eps.add(trial.params["adam_eps"])
         assert model.policy.glorot_init is trial.params["glorot_init"]  # B12's init, or torch's
         seen_init.add(trial.params["glorot_init"])
+        # B2's skipped first steps: the blog's default unless switched off.
+        assert model.skip_short_histories is trial.params["skip_short_histories"]
+        assert ("skip_short_histories" in sampled) is not trial.params["skip_short_histories"]
         study.tell(trial, 0.0)
     assert seen_eps == {"keras", "qr_dqn"} and seen_init == {True, False}
 
