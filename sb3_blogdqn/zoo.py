@@ -170,7 +170,7 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
         params["exploration_decisions"] = trial.suggest_int("exploration_decisions", 100, 100_000, log=True)  # B8
     else:
         params["exploration_fraction"] = trial.suggest_float("exploration_fraction", 0.01, 0.5)
-    # SB3 DQN's own knobs that the fused kernel serves (gradient clipping would leave it).
+    # SB3 DQN's own knobs.
     params["target_update"] = trial.suggest_categorical("target_update", ["copy", "polyak"])  # B13
     if params["target_update"] == "polyak":
         params["tau"] = trial.suggest_float("tau", 0.005, 0.5, log=True)

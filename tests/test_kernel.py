@@ -8,6 +8,7 @@ learning (see :func:`trained`).
 """
 
 import copy
+import math
 import warnings
 
 import numpy as np
@@ -86,6 +87,32 @@ def test_kernel_matches_reference_on_100_minibatches(trained, loss_on_all_action
 )
 def test_kernel_matches_reference_with_the_learning_switches(trained, switches, per_sample_updates):
     assert_kernel_matches_reference(trained, per_sample_updates=per_sample_updates, **switches)
+
+
+# Inside the range of the gradient norms of these replays from `trained` (about 0.1 to 100 per sample,
+# 0.5 to 4.5 per minibatch), so most fits are clipped and some are not.
+MAX_GRAD_NORM = 1.0
+
+
+@pytest.mark.parametrize("per_sample_updates", [True, False], ids=["b11_per_sample", "batched"])
+@pytest.mark.parametrize(
+    "switches", [{}, {"loss": "huber", "loss_on_all_actions": False}], ids=["blog", "huber_taken_action"]
+)
+def test_kernel_clips_gradients_as_clip_grad_norm(trained, switches, per_sample_updates):
+    assert_kernel_matches_reference(trained, per_sample_updates=per_sample_updates, max_grad_norm=MAX_GRAD_NORM,
+                                    **switches)
+
+
+def test_kernel_gradient_clipping_changes_the_steps(trained):
+    """The clipped replays end elsewhere than the unclipped ones: the parity test above is not vacuous."""
+    weights = []
+    for max_grad_norm in (math.inf, MAX_GRAD_NORM):
+        model = make_model(use_kernel=True, max_grad_norm=max_grad_norm)
+        copy_learning_state(trained, model)
+        np.random.seed(0)
+        model.train(gradient_steps=10, batch_size=32)
+        weights.append(model.q_net.q_net[0].weight.detach().numpy().copy())
+    assert np.abs(weights[0] - weights[1]).max() > 100 * ATOL
 
 
 @pytest.fixture(scope="module")

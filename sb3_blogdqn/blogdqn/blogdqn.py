@@ -132,8 +132,8 @@ class BlogDQN(ReplayLearning, DQN):
         numba kernel (``sb3_blogdqn.blogdqn.kernel``) instead of the plain-torch reference
         path; same numbers up to float rounding, tens of times faster. None (auto): the
         kernel wherever it can serve (CPU, the blog's network shape of Linear layers with
-        ReLU, StandardScalerExtractor, KerasAdam, BlogDQN's one-step memory, no gradient
-        clipping), else the reference path with one warning naming the reason. True: the
+        ReLU, StandardScalerExtractor, KerasAdam, BlogDQN's one-step or n-step memory),
+        else the reference path with one warning naming the reason. True: the
         kernel or a ValueError saying why not. False: always the reference path.
     :param on_nonfinite: what a NaN or infinite observation or reward from the env does.
         ``"raise"``: a ``ValueError`` naming the env and the value, before it is stored.

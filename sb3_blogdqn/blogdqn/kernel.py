@@ -14,9 +14,12 @@ The network is the one :class:`BlogDQNPolicy` builds: a :class:`StandardScalerEx
 then ``Linear`` layers with ``ReLU`` between them and a linear head, any widths: one
 Q-value per action, or with the quantile loss (``loss="quantile"``, a
 :class:`QuantileQNetwork`) ``n_quantiles`` values per action, quantile ``j`` of action
-``a`` at head output ``j * n_actions + a`` as sb3-contrib lays them out.
+``a`` at head output ``j * n_actions + a`` as sb3-contrib lays them out. Gradients are
+not clipped (B10) unless ``max_grad_norm`` is finite, as ``clip_grad_norm_`` clips them.
 Arithmetic is float32 in the order torch uses, so the two paths agree to float rounding.
 """
+
+import math
 
 import numba
 import numpy as np
@@ -308,13 +311,14 @@ def _backward(params, sizes, offsets, row, delta):
 
 @_jit
 def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, targets, actions,
-               loss_on_all_actions, huber, n_quantiles, lr, beta1, beta2, eps):
+               loss_on_all_actions, huber, n_quantiles, max_grad_norm, lr, beta1, beta2, eps):
     """
     One Adam step on the loss of the rows of ``acts`` (scaled inputs) to ``targets``:
     ``BlogDQN._fit`` on a whole minibatch (``per_sample_updates=False``). Keras' ``mse``
     is a mean over actions and rows, so each output's gradient is ``2 (q - y) / n_terms``
     (Huber's: ``clip(q - y, -1, 1) / n_terms``; the quantile loss averages over rows and targets).
-    The gradients of all rows are summed in ``grad`` before each parameter's step.
+    The gradients of all rows are summed in ``grad``, every parameter's in its own slice, and
+    with a finite ``max_grad_norm`` scaled as :func:`_clip_grad_norm` says, before the steps.
     Returns the loss.
     """
     n_rows = acts.shape[0]
@@ -328,15 +332,13 @@ def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas,
         loss += _output_gradient(acts[r, head : head + n_outputs], targets[r], actions[r], loss_on_all_actions, huber,
                                  n_quantiles, norm, deltas[r, head : head + n_outputs])
         _backward(params, sizes, offsets, acts[r], deltas[r])
-    b1, b2 = np.float32(beta1), np.float32(beta2)
-    c1, c2 = np.float32(1.0 - beta1), np.float32(1.0 - beta2)
-    e = np.float32(eps)
-    t, step_size = -1.0, 0.0
+    start = 0
     for layer in range(n_layers):
         n_in = sizes[layer]
         n_out = sizes[layer + 1]
-        weight_grad = grad[: n_out * n_in]
-        bias_grad = grad[n_out * n_in : n_out * (n_in + 1)]
+        weight_grad = grad[start : start + n_out * n_in]
+        bias_grad = grad[start + n_out * n_in : start + n_out * (n_in + 1)]
+        start += n_out * (n_in + 1)
         weight_grad[:] = 0.0
         bias_grad[:] = 0.0
         for r in range(n_rows):
@@ -348,6 +350,18 @@ def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas,
                 for i in range(n_in):
                     g[i] += d * x[i]
                 bias_grad[o] += d
+    if np.isfinite(max_grad_norm):
+        _clip_grad_norm(grad, sizes, max_grad_norm)
+    b1, b2 = np.float32(beta1), np.float32(beta2)
+    c1, c2 = np.float32(1.0 - beta1), np.float32(1.0 - beta2)
+    e = np.float32(eps)
+    t, step_size = -1.0, 0.0
+    start = 0
+    for layer in range(n_layers):
+        n_weights = sizes[layer + 1] * sizes[layer]
+        weight_grad = grad[start : start + n_weights]
+        bias_grad = grad[start + n_weights : start + n_weights + sizes[layer + 1]]
+        start += n_weights + sizes[layer + 1]
         k = 2 * layer
         t, step_size = _next_step_size(steps[k], lr, beta1, beta2, t, step_size)
         _keras_adam(params[k], weight_grad, exp_avg[k], exp_avg_sq[k], np.float32(-step_size), b1, b2, c1, c2, e)
@@ -355,6 +369,30 @@ def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas,
         _keras_adam(params[k + 1], bias_grad, exp_avg[k + 1], exp_avg_sq[k + 1], np.float32(-step_size), b1, b2, c1,
                     c2, e)
     return loss / n_terms
+
+
+@_inline
+def _clip_grad_norm(grad, sizes, max_grad_norm):
+    """
+    ``torch.nn.utils.clip_grad_norm_`` on the gradients laid out in ``grad`` (W1, b1, W2, b2, ...):
+    the 2-norm of the parameters' 2-norms, and every gradient times ``max_grad_norm / (norm + 1e-6)``
+    where that is below 1 (SB3's DQN clips at 10; the blog at nothing, B10).
+    """
+    squared_total = np.float32(0.0)
+    start = 0
+    for layer in range(len(sizes) - 1):
+        n_weights = sizes[layer + 1] * sizes[layer]
+        for end in (start + n_weights, start + n_weights + sizes[layer + 1]):  # the weight's, then the bias's
+            squared = np.float32(0.0)
+            for j in range(start, end):
+                squared += grad[j] * grad[j]
+            parameter_norm = np.sqrt(squared)
+            squared_total += parameter_norm * parameter_norm
+            start = end
+    coefficient = np.float32(max_grad_norm) / (np.sqrt(squared_total) + np.float32(1e-6))
+    if coefficient < 1.0:
+        for j in range(start):
+            grad[j] *= coefficient
 
 
 @_inline
@@ -382,28 +420,30 @@ def _n_step_return(row, rewards, dones, timeouts, n_steps, last_valid, gamma):
 def replay_kernel(indices, observations, next_observations, buffer_actions, rewards, dones, timeouts, n_steps,
                   last_valid, params, exp_avg, exp_avg_sq, steps, mean, scale, target_params, target_mean,
                   target_scale, sizes, n_quantiles, gamma, loss_on_all_actions, per_sample_updates, double_q, huber,
-                  lr, beta1, beta2, eps, losses):
+                  max_grad_norm, lr, beta1, beta2, eps, losses):
     """
     ``len(indices)`` replays, each on the buffer rows ``indices[k]`` (B7): TD targets
     from Q̂ computed once (B10; with ``double_q`` at Q's greedy next action; with
     ``n_steps`` > 1 on n-step returns, bootstrapping ``n_steps`` rows on), then the
     fits, one sample at a time (B11) or the batch at once, on the MSE or (``huber``) the
     Huber loss; with ``n_quantiles`` > 0 one target per quantile of Q̂ at the greedy next
-    action (mean of the quantiles), fitted by the quantile Huber loss. Writes each fit's
-    loss to ``losses[k]``.
+    action (mean of the quantiles), fitted by the quantile Huber loss; with a finite
+    ``max_grad_norm`` each fit's gradient is clipped to that norm first, as SB3's DQN does
+    (a per-sample fit then goes through :func:`_fit_batch` on a batch of one, since clipping
+    needs the whole gradient before any step). Writes each fit's loss to ``losses[k]``.
     """
     n_replays, batch_size = indices.shape
     offsets = _offsets(sizes)
     n_layers = len(sizes) - 1
     n_actions = sizes[n_layers] // max(n_quantiles, 1)
     head = offsets[n_layers]
-    width = 0
+    n_params = 0
     for layer in range(1, n_layers + 1):
-        width = max(width, (sizes[layer - 1] + 1) * sizes[layer])
+        n_params += (sizes[layer - 1] + 1) * sizes[layer]
     acts = np.empty((batch_size, offsets[-1]), np.float32)
     deltas = np.empty((batch_size, offsets[-1]), np.float32)
     columns = np.empty((offsets[-1], batch_size), np.float32)
-    grad = np.empty(width, np.float32)
+    grad = np.empty(n_params, np.float32)  # every parameter's gradient: _fit_batch keeps them all
     targets = np.empty((batch_size, max(n_actions, n_quantiles)), np.float32)
     actions = np.empty(batch_size, np.int64)
     next_actions = np.zeros(batch_size, np.int64)
@@ -443,14 +483,21 @@ def replay_kernel(indices, observations, next_observations, buffer_actions, rewa
                 targets[r, actions[r]] = td_target
         for r in range(batch_size):
             _scale_into(observations[indices[k, r]], mean, scale, acts[r])
-        if per_sample_updates:
+        if per_sample_updates and np.isfinite(max_grad_norm):
+            for r in range(batch_size):
+                losses[k, r] = _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts[r : r + 1],
+                                          deltas[r : r + 1], grad, targets[r : r + 1], actions[r : r + 1],
+                                          loss_on_all_actions, huber, n_quantiles, max_grad_norm, lr, beta1, beta2,
+                                          eps)
+        elif per_sample_updates:
             for r in range(batch_size):
                 losses[k, r] = _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts[r], deltas[r], grad,
                                         targets[r], actions[r], loss_on_all_actions, huber, n_quantiles, lr, beta1,
                                         beta2, eps)
         else:
             losses[k, 0] = _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, targets,
-                                      actions, loss_on_all_actions, huber, n_quantiles, lr, beta1, beta2, eps)
+                                      actions, loss_on_all_actions, huber, n_quantiles, max_grad_norm, lr, beta1,
+                                      beta2, eps)
 
 
 @_inline
@@ -572,10 +619,12 @@ class ReplayKernel:
         )
 
     def replay(self, replay_buffer: ReplayBuffer, indices: np.ndarray, gamma: float, loss_on_all_actions: bool,
-               per_sample_updates: bool, double_q: bool = False, huber: bool = False) -> np.ndarray:
+               per_sample_updates: bool, double_q: bool = False, huber: bool = False,
+               max_grad_norm: float = math.inf) -> np.ndarray:
         """
         Run the replays of ``indices`` (one row per replay, B7) with the buffer's one-step (B10)
-        or n-step targets (an :class:`NStepHistoryReplayBuffer`); return each fit's loss.
+        or n-step targets (an :class:`NStepHistoryReplayBuffer`), gradients clipped to
+        ``max_grad_norm`` (``inf``: not clipped, B10); return each fit's loss.
         """
         group = self.optimizer.param_groups[0]
         n_rows = len(replay_buffer.observations)
@@ -593,7 +642,7 @@ class ReplayKernel:
             self.params, self.exp_avg, self.exp_avg_sq, self.steps, self.mean, self.scale,
             self.target_params, self.target_mean, self.target_scale, self.sizes, self.n_quantiles,
             float(gamma), bool(loss_on_all_actions), bool(per_sample_updates), bool(double_q), bool(huber),
-            float(group["lr"]), float(group["betas"][0]), float(group["betas"][1]), float(group["eps"]),
+            float(max_grad_norm), float(group["lr"]), float(group["betas"][0]), float(group["betas"][1]), float(group["eps"]),
             losses,
         )  # fmt: skip
         return losses

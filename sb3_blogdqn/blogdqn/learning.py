@@ -47,8 +47,6 @@ class ReplayLearning:
         if type(self.replay_buffer) not in (HistoryReplayBuffer, NStepHistoryReplayBuffer):
             return (f"the replay buffer is a {type(self.replay_buffer).__name__}; the kernel samples BlogDQN's "
                     "HistoryReplayBuffer (B7) and its n-step variant only")
-        if math.isfinite(self.max_grad_norm):
-            return f"max_grad_norm={self.max_grad_norm} clips gradients, which the kernel does not (B10: no clipping)"
         return None
 
     def _uses_kernel(self) -> bool:
@@ -131,7 +129,7 @@ class ReplayLearning:
             indices = sample_replay_indices(self.replay_buffer, gradient_steps, batch_size)
             losses = self._bound_kernel().replay(
                 self.replay_buffer, indices, self.gamma, self.loss_on_all_actions, self.per_sample_updates,
-                self.double_q, self.loss == "huber",
+                self.double_q, self.loss == "huber", self.max_grad_norm,
             )
         else:
             losses = self._reference_replays(gradient_steps, batch_size)
