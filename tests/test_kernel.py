@@ -115,6 +115,35 @@ def test_kernel_gradient_clipping_changes_the_steps(trained):
     assert np.abs(weights[0] - weights[1]).max() > 100 * ATOL
 
 
+TORCH_ADAM = dict(policy_kwargs=dict(optimizer_class=th.optim.Adam, optimizer_kwargs=dict(eps=1e-4)))
+
+
+@pytest.fixture(scope="module")
+def trained_torch_adam() -> BlogDQN:
+    """
+    :func:`trained` with torch's Adam (epsilon after bias correction) in place of KerasAdam (B12), on
+    minibatch steps: about 170 of them, where the bias correction ``sqrt(1 - β2^t)`` is still near 0.4
+    and so the two places for epsilon (1e-4, near the size of ``sqrt(v)``) give clearly different steps.
+    """
+    model = make_model(use_kernel=True, per_sample_updates=False, **TORCH_ADAM)
+    model.learn(200)
+    return model
+
+
+@pytest.mark.parametrize("per_sample_updates", [True, False], ids=["b11_per_sample", "batched"])
+def test_kernel_steps_torch_adam_as_torch(trained_torch_adam, per_sample_updates):
+    assert type(trained_torch_adam.policy.optimizer) is th.optim.Adam and trained_torch_adam._kernel is not None
+    assert_kernel_matches_reference(trained_torch_adam, per_sample_updates=per_sample_updates, **TORCH_ADAM)
+
+
+def test_kernel_names_the_torch_adam_options_it_lacks():
+    with pytest.raises(ValueError, match="amsgrad"):
+        make_model(use_kernel=True, policy_kwargs=dict(optimizer_class=th.optim.Adam,
+                                                       optimizer_kwargs=dict(amsgrad=True)))
+    with pytest.raises(ValueError, match="implements KerasAdam and torch's Adam only"):
+        make_model(use_kernel=True, policy_kwargs=dict(optimizer_class=th.optim.SGD))
+
+
 @pytest.fixture(scope="module")
 def trained_n_step() -> BlogDQN:
     """:func:`trained` with 3-step returns: the memory holds short random-play episodes, so many returns stop early."""

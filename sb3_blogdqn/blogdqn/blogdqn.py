@@ -132,9 +132,9 @@ class BlogDQN(ReplayLearning, DQN):
         numba kernel (``sb3_blogdqn.blogdqn.kernel``) instead of the plain-torch reference
         path; same numbers up to float rounding, tens of times faster. None (auto): the
         kernel wherever it can serve (CPU, the blog's network shape of Linear layers with
-        ReLU, StandardScalerExtractor, KerasAdam, BlogDQN's one-step or n-step memory),
-        else the reference path with one warning naming the reason. True: the
-        kernel or a ValueError saying why not. False: always the reference path.
+        ReLU, StandardScalerExtractor, KerasAdam or plain torch Adam, BlogDQN's one-step or
+        n-step memory), else the reference path with one warning naming the reason. True:
+        the kernel or a ValueError saying why not. False: always the reference path.
     :param on_nonfinite: what a NaN or infinite observation or reward from the env does.
         ``"raise"``: a ``ValueError`` naming the env and the value, before it is stored.
         ``"skip"``: a warning; every transition whose history, next history or reward is

@@ -147,7 +147,8 @@ def _next_step_size(step, lr, beta1, beta2, last_t, last_step_size):
 
 @_inline
 def _keras_adam(param, grad, exp_avg, exp_avg_sq, step_size, b1, b2, c1, c2, e):
-    """One :class:`KerasAdam` step on one parameter (B12), same operations and types."""
+    """One :class:`KerasAdam` step on one parameter (B12), same operations and types; torch's ``Adam``'s
+    with the ``e`` of :func:`_adam_epsilon`."""
     for j in range(len(param)):
         g = grad[j]
         m = exp_avg[j] * b1 + c1 * g
@@ -155,6 +156,18 @@ def _keras_adam(param, grad, exp_avg, exp_avg_sq, step_size, b1, b2, c1, c2, e):
         exp_avg[j] = m
         exp_avg_sq[j] = v
         param[j] = param[j] + step_size * (m / (np.sqrt(v) + e))
+
+
+@_inline
+def _adam_epsilon(eps, beta2, t, torch_adam):
+    """
+    The ``e`` of :func:`_keras_adam`'s step ``m / (sqrt(v) + e)`` at step ``t``: Keras adds ``eps`` to
+    ``sqrt(v)`` before bias correction (B12); torch's ``Adam`` adds it after,
+    ``sqrt(v) / sqrt(1 - β2^t) + eps``, which is Keras' step with ``e = eps sqrt(1 - β2^t)``.
+    """
+    if torch_adam:
+        return np.float32(eps * (1.0 - beta2**t) ** 0.5)
+    return np.float32(eps)
 
 
 @_inline
@@ -235,7 +248,7 @@ def _output_gradient(q, target, action, loss_on_all_actions, huber, n_quantiles,
 
 @_jit
 def _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, row, delta, grad, target, action, loss_on_all_actions,
-             huber, n_quantiles, lr, beta1, beta2, eps):
+             huber, n_quantiles, lr, beta1, beta2, eps, torch_adam):
     """
     One Adam step on the loss (MSE, Huber or quantile) of one sample (B11's ``train_on_batch`` on a batch of one),
     layer by layer from the head down: the input's gradient from the weights before
@@ -250,7 +263,6 @@ def _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, row, delta, gra
                             _loss_scale(huber or n_quantiles > 0, n_terms), delta[head : head + n_outputs])
     b1, b2 = np.float32(beta1), np.float32(beta2)
     c1, c2 = np.float32(1.0 - beta1), np.float32(1.0 - beta2)
-    e = np.float32(eps)
     t, step_size = -1.0, 0.0
     for layer in range(n_layers - 1, -1, -1):
         n_in = sizes[layer]
@@ -262,6 +274,7 @@ def _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, row, delta, gra
         t, step_size = _next_step_size(steps[k], lr, beta1, beta2, t, step_size)
         weight_step = np.float32(-step_size)
         t, step_size = _next_step_size(steps[k + 1], lr, beta1, beta2, t, step_size)
+        e = _adam_epsilon(eps, beta2, t, torch_adam)
         # The bias's gradient is dy itself.
         _keras_adam(bias, dy, exp_avg[k + 1], exp_avg_sq[k + 1], np.float32(-step_size), b1, b2, c1, c2, e)
         weight_grad = grad[: len(weight)]
@@ -311,7 +324,7 @@ def _backward(params, sizes, offsets, row, delta):
 
 @_jit
 def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, targets, actions,
-               loss_on_all_actions, huber, n_quantiles, max_grad_norm, lr, beta1, beta2, eps):
+               loss_on_all_actions, huber, n_quantiles, max_grad_norm, lr, beta1, beta2, eps, torch_adam):
     """
     One Adam step on the loss of the rows of ``acts`` (scaled inputs) to ``targets``:
     ``BlogDQN._fit`` on a whole minibatch (``per_sample_updates=False``). Keras' ``mse``
@@ -354,7 +367,6 @@ def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas,
         _clip_grad_norm(grad, sizes, max_grad_norm)
     b1, b2 = np.float32(beta1), np.float32(beta2)
     c1, c2 = np.float32(1.0 - beta1), np.float32(1.0 - beta2)
-    e = np.float32(eps)
     t, step_size = -1.0, 0.0
     start = 0
     for layer in range(n_layers):
@@ -364,6 +376,7 @@ def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas,
         start += n_weights + sizes[layer + 1]
         k = 2 * layer
         t, step_size = _next_step_size(steps[k], lr, beta1, beta2, t, step_size)
+        e = _adam_epsilon(eps, beta2, t, torch_adam)
         _keras_adam(params[k], weight_grad, exp_avg[k], exp_avg_sq[k], np.float32(-step_size), b1, b2, c1, c2, e)
         t, step_size = _next_step_size(steps[k + 1], lr, beta1, beta2, t, step_size)
         _keras_adam(params[k + 1], bias_grad, exp_avg[k + 1], exp_avg_sq[k + 1], np.float32(-step_size), b1, b2, c1,
@@ -420,7 +433,7 @@ def _n_step_return(row, rewards, dones, timeouts, n_steps, last_valid, gamma):
 def replay_kernel(indices, observations, next_observations, buffer_actions, rewards, dones, timeouts, n_steps,
                   last_valid, params, exp_avg, exp_avg_sq, steps, mean, scale, target_params, target_mean,
                   target_scale, sizes, n_quantiles, gamma, loss_on_all_actions, per_sample_updates, double_q, huber,
-                  max_grad_norm, lr, beta1, beta2, eps, losses):
+                  max_grad_norm, lr, beta1, beta2, eps, torch_adam, losses):
     """
     ``len(indices)`` replays, each on the buffer rows ``indices[k]`` (B7): TD targets
     from Q̂ computed once (B10; with ``double_q`` at Q's greedy next action; with
@@ -488,16 +501,16 @@ def replay_kernel(indices, observations, next_observations, buffer_actions, rewa
                 losses[k, r] = _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts[r : r + 1],
                                           deltas[r : r + 1], grad, targets[r : r + 1], actions[r : r + 1],
                                           loss_on_all_actions, huber, n_quantiles, max_grad_norm, lr, beta1, beta2,
-                                          eps)
+                                          eps, torch_adam)
         elif per_sample_updates:
             for r in range(batch_size):
                 losses[k, r] = _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts[r], deltas[r], grad,
                                         targets[r], actions[r], loss_on_all_actions, huber, n_quantiles, lr, beta1,
-                                        beta2, eps)
+                                        beta2, eps, torch_adam)
         else:
             losses[k, 0] = _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, targets,
                                       actions, loss_on_all_actions, huber, n_quantiles, max_grad_norm, lr, beta1,
-                                      beta2, eps)
+                                      beta2, eps, torch_adam)
 
 
 @_inline
@@ -529,15 +542,26 @@ def greedy_kernel(observations, params, mean, scale, sizes, n_quantiles):
 # --------------------------------------------------------------------------- binding to torch
 
 
+# The options of torch's Adam that change its step, at the values the kernel implements.
+_PLAIN_ADAM = {"weight_decay": 0, "amsgrad": False, "maximize": False, "capturable": False, "differentiable": False,
+               "fused": None}
+
+
 def kernel_unsupported_reason(policy: BlogDQNPolicy, device: th.device) -> str | None:
     """Why the kernel cannot run this policy, or None when it can."""
     if th.device(device).type != "cpu":
         return f"the model is on {device} and the kernel runs on the CPU"
     optimizer = policy.optimizer
-    if type(optimizer) is not KerasAdam:
-        return f"the optimizer is {type(optimizer).__name__}, the kernel implements KerasAdam only"
+    if type(optimizer) not in (KerasAdam, th.optim.Adam):
+        return f"the optimizer is {type(optimizer).__name__}, the kernel implements KerasAdam and torch's Adam only"
     if len(optimizer.param_groups) != 1:
         return "the optimizer has several parameter groups"
+    if type(optimizer) is th.optim.Adam:
+        group = optimizer.param_groups[0]
+        options = {name: group.get(name) for name in _PLAIN_ADAM if group.get(name)}
+        if options:
+            return (f"torch's Adam has {options}; the kernel implements it with "
+                    f"{', '.join(f'{name}={_PLAIN_ADAM[name]}' for name in options)} only")
     for name, q_net in (("q_net", policy.q_net), ("q_net_target", policy.q_net_target)):
         if type(q_net) not in (QNetwork, QuantileQNetwork):
             return (f"policy.{name} is a {type(q_net).__name__}, the kernel knows SB3's QNetwork and "
@@ -585,10 +609,12 @@ class ReplayKernel:
         self.optimizer = policy.optimizer
         q_params = list(policy.q_net.q_net.parameters())
         target_params = list(policy.q_net_target.q_net.parameters())
+        self.torch_adam = type(self.optimizer) is th.optim.Adam  # else KerasAdam (B12)
         for param in q_params:
             state = self.optimizer.state[param]
             if not state:
-                state["step"] = th.zeros((), dtype=th.float64)
+                # Each optimizer's own step type: torch's Adam counts in float32, KerasAdam in float64.
+                state["step"] = th.zeros((), dtype=th.float32 if self.torch_adam else th.float64)
                 state["exp_avg"] = th.zeros_like(param)
                 state["exp_avg_sq"] = th.zeros_like(param)
         states = [self.optimizer.state[p] for p in q_params]
@@ -643,7 +669,7 @@ class ReplayKernel:
             self.target_params, self.target_mean, self.target_scale, self.sizes, self.n_quantiles,
             float(gamma), bool(loss_on_all_actions), bool(per_sample_updates), bool(double_q), bool(huber),
             float(max_grad_norm), float(group["lr"]), float(group["betas"][0]), float(group["betas"][1]), float(group["eps"]),
-            losses,
+            self.torch_adam, losses,
         )  # fmt: skip
         return losses
 
