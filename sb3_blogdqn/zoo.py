@@ -32,6 +32,7 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the install
     raise ImportError("The RL Zoo bridge needs the 'zoo' extra: pip install 'sb3-blogdqn[zoo]'") from error
 
+import torch as th
 from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.utils import linear_schedule
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
@@ -100,6 +101,14 @@ def convert_blogdqn_params(params: dict[str, Any]) -> dict[str, Any]:
     # gives its Adam (trials sampled before it had Keras').
     if hyperparams.pop("adam_eps", "keras") == "qr_dqn":
         hyperparams["policy_kwargs"]["optimizer_kwargs"] = dict(eps=0.01 / hyperparams["batch_size"])
+    # B12's KerasAdam, or torch's Adam with the epsilon above (Keras' written out: torch's default is 1e-8);
+    # written out only when not Keras', as the switches below (trials sampled before it had KerasAdam).
+    if hyperparams.pop("optimizer", "keras_adam") == "adam":
+        hyperparams["policy_kwargs"].setdefault("optimizer_kwargs", dict(eps=1e-7))
+        hyperparams["policy_kwargs"]["optimizer_class"] = th.optim.Adam
+    # B10's unclipped gradients, or SB3's DQN's clipping (trials sampled before it were unclipped).
+    if hyperparams.pop("gradient_clipping", "none") == "norm_10":
+        hyperparams["max_grad_norm"] = 10.0
     # B12's Glorot-uniform weights and zero biases, or torch's nn.Linear init as SB3's DQN has (trials sampled
     # before it had Glorot's).
     if not hyperparams.pop("glorot_init", True):
@@ -156,6 +165,10 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
         "adam_eps": trial.suggest_categorical("adam_eps", ["keras", "qr_dqn"]),
         # B12's Glorot init (Keras' Dense), or torch's nn.Linear init (SB3's DQN).
         "glorot_init": trial.suggest_categorical("glorot_init", [True, False]),
+        # B12's KerasAdam (epsilon added before the bias correction), or torch's Adam (after it), SB3's DQN's.
+        "optimizer": trial.suggest_categorical("optimizer", ["keras_adam", "adam"]),
+        # B10's unclipped gradients, or SB3's DQN's: clipped to a norm of 10.
+        "gradient_clipping": trial.suggest_categorical("gradient_clipping", ["none", "norm_10"]),
         # B2: the first steps of an episode random and unstored, or acted on and stored with padded histories.
         "skip_short_histories": trial.suggest_categorical("skip_short_histories", [True, False]),
         "learning_rate_schedule": trial.suggest_categorical("learning_rate_schedule", ["constant", "linear"]),

@@ -1,5 +1,8 @@
 """The RL Zoo bridge (issue 4): train, enjoy, continue, tune and plot BlogDQN with rl_zoo3."""
 
+import argparse
+import importlib.util
+import math
 import os
 import pickle
 import subprocess
@@ -11,11 +14,15 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+import torch as th
 import yaml
+from rl_zoo3.exp_manager import ExperimentManager
 
 from sb3_blogdqn import BlogDQN, zoo
+from sb3_blogdqn.common.optim import KerasAdam
 
 REPO = Path(__file__).resolve().parent.parent
+TUNING = REPO / "benchmarks" / "tuning"
 ENV_ID = "CartPole-v1"
 TIMEOUT = 120  # seconds for one Zoo subprocess
 # Short runs: a few hundred steps, one torch thread (the test machine is shared).
@@ -183,7 +190,7 @@ def test_zoo_own_dqn_runs_through_the_launcher(tmp_path: Path) -> None:
 
 def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    seen_eps, seen_init = set(), set()
+    seen_eps, seen_init, seen_optimizers, seen_clipping = set(), set(), set(), set()
     for _ in range(16):
         trial = study.ask()
         sampled = zoo.sample_blogdqn_params(trial, n_actions=0, n_envs=1, additional_args={})
@@ -209,9 +216,12 @@ def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
             assert sampled["policy_kwargs"]["n_quantiles"] == trial.params["n_quantiles"]
         else:
             assert sampled["loss"] == trial.params["loss"] and "n_quantiles" not in sampled["policy_kwargs"]
-        # B12's Adam epsilon, or QR-DQN's 0.01 / batch_size.
-        eps = sampled["policy_kwargs"].get("optimizer_kwargs", {}).get("eps")
-        assert eps == (0.01 / sampled["batch_size"] if trial.params["adam_eps"] == "qr_dqn" else None)
+        # B12's Adam epsilon, or QR-DQN's 0.01 / batch_size, in KerasAdam or torch's Adam.
+        eps = 0.01 / sampled["batch_size"] if trial.params["adam_eps"] == "qr_dqn" else 1e-7
+        optimizer_class = {"keras_adam": KerasAdam, "adam": th.optim.Adam}[trial.params["optimizer"]]
+        assert sampled["policy_kwargs"].get("optimizer_class", KerasAdam) is optimizer_class
+        assert sampled["max_grad_norm"] == 10.0 if trial.params["gradient_clipping"] == "norm_10" else (
+            "max_grad_norm" not in sampled)  # B10: unclipped, the default
         assert sampled["n_steps"] in (1, 3, 5)  # B10's one-step targets or SB3's n-step returns
         assert ("exploration_decisions" in sampled) == (sampled["exploration_fraction"] is None)  # B8
         assert sampled["batch_size"] <= sampled["learning_starts"] <= sampled["buffer_size"]  # B6, B7
@@ -219,8 +229,12 @@ def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
         blog_schedule = (sampled["train_freq"], sampled["gradient_steps"]) == (1, -1)  # B11
         assert blog_schedule == (trial.params["replay_schedule"] == "per_transition")
         model = BlogDQN("MlpPolicy", "CartPole-v1", use_kernel=True, **sampled)  # accepted, and served by the kernel
-        assert model.policy.optimizer.param_groups[0]["eps"] == (1e-7 if eps is None else eps)
+        assert model.policy.optimizer.param_groups[0]["eps"] == eps
+        assert type(model.policy.optimizer) is optimizer_class
+        assert model.max_grad_norm == (10.0 if trial.params["gradient_clipping"] == "norm_10" else math.inf)
         seen_eps.add(trial.params["adam_eps"])
+        seen_optimizers.add(trial.params["optimizer"])
+        seen_clipping.add(trial.params["gradient_clipping"])
         assert model.policy.glorot_init is trial.params["glorot_init"]  # B12's init, or torch's
         seen_init.add(trial.params["glorot_init"])
         # B2's skipped first steps: the blog's default unless switched off.
@@ -228,6 +242,47 @@ def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
         assert ("skip_short_histories" in sampled) is not trial.params["skip_short_histories"]
         study.tell(trial, 0.0)
     assert seen_eps == {"keras", "qr_dqn"} and seen_init == {True, False}
+    assert seen_optimizers == {"keras_adam", "adam"} and seen_clipping == {"none", "norm_10"}
+
+
+def _tuning_script(name: str):
+    """A module of benchmarks/tuning (scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, TUNING / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("start", ["blog", "blog-stable", "zoo-dqn"])
+def test_seed_study_starts_fix_every_parameter_the_sampler_draws(start) -> None:
+    """A queued trial draws at random whatever its start leaves out (a quantile head, say): none may be left out."""
+    seed_study = _tuning_script("seed_study")
+    params = {"blog": seed_study.BLOG, "blog-stable": seed_study.BLOG_STABLE,
+              "zoo-dqn": seed_study.zoo_dqn_start("LunarLander-v3")}[start]
+    for seed in range(4):  # other draws for anything left out
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        study.enqueue_trial(params)
+        trial = study.ask()
+        zoo.sample_blogdqn_params(trial, n_actions=0, n_envs=1, additional_args={})
+        assert trial.params == {key: value for key, value in params.items() if key in trial.params}
+        assert set(trial.params) <= set(params)
+
+
+def test_exported_entry_is_what_the_zoo_reads_back() -> None:
+    """export_trial writes policy_kwargs as a string the Zoo evaluates back to the converter's dict, classes too."""
+    export_trial = _tuning_script("export_trial")
+    params = {**_tuning_script("seed_study").BLOG, "optimizer": "adam", "adam_eps": "qr_dqn", "n_quantiles": 25,
+              "gradient_clipping": "norm_10"}
+    trial = optuna.trial.FixedTrial(params)
+    zoo.sample_blogdqn_params(trial, n_actions=0, n_envs=1, additional_args={})
+    frozen = optuna.trial.create_trial(params=trial.params, distributions={
+        key: optuna.distributions.CategoricalDistribution([value]) for key, value in trial.params.items()}, value=0.0)
+    entry = export_trial.entry(frozen, n_timesteps=1000, max_episodes=None)
+    assert isinstance(entry["policy_kwargs"], str) and "optimizer_class=th.optim.Adam" in entry["policy_kwargs"]
+    manager = ExperimentManager(argparse.Namespace(), "blogdqn", ENV_ID, log_folder="", verbose=0)
+    kwargs, *_ = manager._preprocess_hyperparams({**entry, "vec_env_wrapper": None})
+    assert kwargs["policy_kwargs"] == zoo.convert_blogdqn_params(frozen.params)["policy_kwargs"]
+    assert kwargs["max_grad_norm"] == 10.0
 
 
 def _journal_study(path: Path, name: str) -> "optuna.Study":

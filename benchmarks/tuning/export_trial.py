@@ -13,6 +13,7 @@ the Zoo's evaluation envs) and the budget. ``--table`` prints the study's trials
 import argparse
 
 import optuna
+import torch as th
 import yaml
 
 from sb3_blogdqn.zoo import convert_blogdqn_params
@@ -26,10 +27,21 @@ def load_study(storage: str, study_name: str | None) -> optuna.Study:
     return optuna.load_study(storage=storage, study_name=study_name)
 
 
+# Classes the converter puts in policy_kwargs, by the names the Zoo's eval of a policy_kwargs string knows.
+ZOO_NAMES = {th.optim.Adam: "th.optim.Adam"}
+
+
 def zoo_dict(kwargs: dict) -> str:
     """The Zoo's YAML form of a dict, nested dicts too: ``dict(a=1, b=dict(c=2))`` (a ``{'c': 2}`` would need quoting)."""
-    return "dict({})".format(", ".join(
-        f"{key}={zoo_dict(value) if isinstance(value, dict) else repr(value)}" for key, value in kwargs.items()))
+    return "dict({})".format(", ".join(f"{key}={_zoo_value(value)}" for key, value in kwargs.items()))
+
+
+def _zoo_value(value) -> str:
+    if isinstance(value, dict):
+        return zoo_dict(value)
+    if isinstance(value, type):
+        return ZOO_NAMES[value]
+    return repr(value)
 
 
 def entry(trial: optuna.trial.FrozenTrial, n_timesteps: int, max_episodes: int | None) -> dict:

@@ -10,12 +10,17 @@ workers run them first and TPE starts from them:
 - ``blog``: BlogDQN's defaults, the blog's settings (B1-B16);
 - ``zoo-dqn``: the RL Zoo's tuned DQN hyperparameters for the env, where the sampler's ranges
   hold them, with every B-rule switch at standard DQN: stock DQN's updates on the blog's inputs;
+  B12's Glorot init and KerasAdam and B10's unclipped gradients stay the blog's, as in the trials
+  queued before those switches existed (``--set glorot_init=false optimizer=adam
+  gradient_clipping=norm_10`` gives SB3's DQN's);
 - ``blog-stable``: the blog's settings with DQN practice's stabilizers for a *final* model: the
   learning rate decaying linearly to 0 over the budget, bootstrapping through time-limit cuts
   (B14's switch), Double DQN targets and a 50,000-transition memory;
 - ``zoo-dqn-stable``: ``zoo-dqn`` with the learning rate decaying linearly to 0 and Double DQN targets.
 
-Each queued trial keeps a ``start`` user attribute naming it, so the study shows where a result came from.
+Each start names every parameter the sampler draws (a parameter a queued trial leaves out is drawn at
+random), and each queued trial keeps a ``start`` user attribute naming it, so the study shows where a
+result came from.
 ``--set KEY=VALUE`` changes a start's parameter (numbers, else YAML: true, linear...), for a candidate found
 by comparing variants over several seeds; the start is then named, e.g., ``blog-stable+learning_rate=5e-4``.
 """
@@ -51,8 +56,11 @@ BLOG = {
     "replay_schedule": "per_transition",
     "scaler_from_bounds": False,
     "standardize_inputs": True,
+    "n_quantiles": 0,
     "adam_eps": "keras",
     "glorot_init": True,
+    "optimizer": "keras_adam",
+    "gradient_clipping": "none",
     "skip_short_histories": True,
     "n_steps": 1,
 }
@@ -99,8 +107,11 @@ def zoo_dqn_start(env_id: str) -> dict:
         "replay_schedule": "sb3",
         "scaler_from_bounds": False,
         "standardize_inputs": True,
+        "n_quantiles": 0,
         "adam_eps": "keras",
         "glorot_init": True,
+        "optimizer": "keras_adam",
+        "gradient_clipping": "none",
         "skip_short_histories": True,
         "n_steps": 1,
         "train_freq": min(16, zoo["train_freq"]),
