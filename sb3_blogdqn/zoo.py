@@ -39,6 +39,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.type_aliases import GymEnv
 
 from sb3_blogdqn.blogdqn import BlogDQN
+from sb3_blogdqn.common.optim import KERAS_EPSILON
 
 ALGO_NAME = "blogdqn"
 """``--algo blogdqn``: ``zoo_configs/blogdqn.yml``, the blog's settings (faithful on CartPole-v1)."""
@@ -104,7 +105,7 @@ def convert_blogdqn_params(params: dict[str, Any]) -> dict[str, Any]:
     # B12's KerasAdam, or torch's Adam with the epsilon above (Keras' written out: torch's default is 1e-8);
     # written out only when not Keras', as the switches below (trials sampled before it had KerasAdam).
     if hyperparams.pop("optimizer", "keras_adam") == "adam":
-        hyperparams["policy_kwargs"].setdefault("optimizer_kwargs", dict(eps=1e-7))
+        hyperparams["policy_kwargs"].setdefault("optimizer_kwargs", dict(eps=KERAS_EPSILON))
         hyperparams["policy_kwargs"]["optimizer_class"] = th.optim.Adam
     # B10's unclipped gradients, or SB3's DQN's clipping (trials sampled before it were unclipped).
     if hyperparams.pop("gradient_clipping", "none") == "norm_10":

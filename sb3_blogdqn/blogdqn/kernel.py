@@ -323,15 +323,16 @@ def _backward(params, sizes, offsets, row, delta):
 
 
 @_jit
-def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, targets, actions,
-               loss_on_all_actions, huber, n_quantiles, max_grad_norm, lr, beta1, beta2, eps, torch_adam):
+def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, grad_offsets, targets,
+               actions, loss_on_all_actions, huber, n_quantiles, max_grad_norm, lr, beta1, beta2, eps, torch_adam):
     """
     One Adam step on the loss of the rows of ``acts`` (scaled inputs) to ``targets``:
     ``BlogDQN._fit`` on a whole minibatch (``per_sample_updates=False``). Keras' ``mse``
     is a mean over actions and rows, so each output's gradient is ``2 (q - y) / n_terms``
     (Huber's: ``clip(q - y, -1, 1) / n_terms``; the quantile loss averages over rows and targets).
-    The gradients of all rows are summed in ``grad``, every parameter's in its own slice, and
-    with a finite ``max_grad_norm`` scaled as :func:`_clip_grad_norm` says, before the steps.
+    The gradients of all rows are summed in ``grad``, parameter ``p``'s (W1, b1, W2, b2, ...) from
+    ``grad_offsets[p]`` to ``grad_offsets[p + 1]``, and with a finite ``max_grad_norm`` scaled as
+    :func:`_clip_grad_norm` says, before the steps.
     Returns the loss.
     """
     n_rows = acts.shape[0]
@@ -345,13 +346,11 @@ def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas,
         loss += _output_gradient(acts[r, head : head + n_outputs], targets[r], actions[r], loss_on_all_actions, huber,
                                  n_quantiles, norm, deltas[r, head : head + n_outputs])
         _backward(params, sizes, offsets, acts[r], deltas[r])
-    start = 0
     for layer in range(n_layers):
         n_in = sizes[layer]
         n_out = sizes[layer + 1]
-        weight_grad = grad[start : start + n_out * n_in]
-        bias_grad = grad[start + n_out * n_in : start + n_out * (n_in + 1)]
-        start += n_out * (n_in + 1)
+        weight_grad = grad[grad_offsets[2 * layer] : grad_offsets[2 * layer + 1]]
+        bias_grad = grad[grad_offsets[2 * layer + 1] : grad_offsets[2 * layer + 2]]
         weight_grad[:] = 0.0
         bias_grad[:] = 0.0
         for r in range(n_rows):
@@ -364,17 +363,14 @@ def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas,
                     g[i] += d * x[i]
                 bias_grad[o] += d
     if np.isfinite(max_grad_norm):
-        _clip_grad_norm(grad, sizes, max_grad_norm)
+        _clip_grad_norm(grad, grad_offsets, max_grad_norm)
     b1, b2 = np.float32(beta1), np.float32(beta2)
     c1, c2 = np.float32(1.0 - beta1), np.float32(1.0 - beta2)
     t, step_size = -1.0, 0.0
-    start = 0
     for layer in range(n_layers):
-        n_weights = sizes[layer + 1] * sizes[layer]
-        weight_grad = grad[start : start + n_weights]
-        bias_grad = grad[start + n_weights : start + n_weights + sizes[layer + 1]]
-        start += n_weights + sizes[layer + 1]
         k = 2 * layer
+        weight_grad = grad[grad_offsets[k] : grad_offsets[k + 1]]
+        bias_grad = grad[grad_offsets[k + 1] : grad_offsets[k + 2]]
         t, step_size = _next_step_size(steps[k], lr, beta1, beta2, t, step_size)
         e = _adam_epsilon(eps, beta2, t, torch_adam)
         _keras_adam(params[k], weight_grad, exp_avg[k], exp_avg_sq[k], np.float32(-step_size), b1, b2, c1, c2, e)
@@ -385,26 +381,22 @@ def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas,
 
 
 @_inline
-def _clip_grad_norm(grad, sizes, max_grad_norm):
+def _clip_grad_norm(grad, grad_offsets, max_grad_norm):
     """
-    ``torch.nn.utils.clip_grad_norm_`` on the gradients laid out in ``grad`` (W1, b1, W2, b2, ...):
-    the 2-norm of the parameters' 2-norms, and every gradient times ``max_grad_norm / (norm + 1e-6)``
-    where that is below 1 (SB3's DQN clips at 10; the blog at nothing, B10).
+    ``torch.nn.utils.clip_grad_norm_`` on the parameters' gradients laid out in ``grad`` as
+    :func:`_fit_batch` says: the 2-norm of their 2-norms, and every gradient times
+    ``max_grad_norm / (norm + 1e-6)`` where that is below 1 (SB3's DQN clips at 10; the blog at nothing, B10).
     """
     squared_total = np.float32(0.0)
-    start = 0
-    for layer in range(len(sizes) - 1):
-        n_weights = sizes[layer + 1] * sizes[layer]
-        for end in (start + n_weights, start + n_weights + sizes[layer + 1]):  # the weight's, then the bias's
-            squared = np.float32(0.0)
-            for j in range(start, end):
-                squared += grad[j] * grad[j]
-            parameter_norm = np.sqrt(squared)
-            squared_total += parameter_norm * parameter_norm
-            start = end
+    for p in range(len(grad_offsets) - 1):
+        squared = np.float32(0.0)
+        for j in range(grad_offsets[p], grad_offsets[p + 1]):
+            squared += grad[j] * grad[j]
+        parameter_norm = np.sqrt(squared)
+        squared_total += parameter_norm * parameter_norm
     coefficient = np.float32(max_grad_norm) / (np.sqrt(squared_total) + np.float32(1e-6))
     if coefficient < 1.0:
-        for j in range(start):
+        for j in range(grad_offsets[-1]):
             grad[j] *= coefficient
 
 
@@ -450,13 +442,15 @@ def replay_kernel(indices, observations, next_observations, buffer_actions, rewa
     n_layers = len(sizes) - 1
     n_actions = sizes[n_layers] // max(n_quantiles, 1)
     head = offsets[n_layers]
-    n_params = 0
-    for layer in range(1, n_layers + 1):
-        n_params += (sizes[layer - 1] + 1) * sizes[layer]
+    # Where each parameter's gradient starts in grad (W1, b1, W2, b2, ...): _fit_batch keeps them all.
+    grad_offsets = np.zeros(2 * n_layers + 1, np.int64)
+    for layer in range(n_layers):
+        grad_offsets[2 * layer + 1] = grad_offsets[2 * layer] + sizes[layer + 1] * sizes[layer]
+        grad_offsets[2 * layer + 2] = grad_offsets[2 * layer + 1] + sizes[layer + 1]
     acts = np.empty((batch_size, offsets[-1]), np.float32)
     deltas = np.empty((batch_size, offsets[-1]), np.float32)
     columns = np.empty((offsets[-1], batch_size), np.float32)
-    grad = np.empty(n_params, np.float32)  # every parameter's gradient: _fit_batch keeps them all
+    grad = np.empty(grad_offsets[-1], np.float32)
     targets = np.empty((batch_size, max(n_actions, n_quantiles)), np.float32)
     actions = np.empty(batch_size, np.int64)
     next_actions = np.zeros(batch_size, np.int64)
@@ -499,18 +493,18 @@ def replay_kernel(indices, observations, next_observations, buffer_actions, rewa
         if per_sample_updates and np.isfinite(max_grad_norm):
             for r in range(batch_size):
                 losses[k, r] = _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts[r : r + 1],
-                                          deltas[r : r + 1], grad, targets[r : r + 1], actions[r : r + 1],
-                                          loss_on_all_actions, huber, n_quantiles, max_grad_norm, lr, beta1, beta2,
-                                          eps, torch_adam)
+                                          deltas[r : r + 1], grad, grad_offsets, targets[r : r + 1],
+                                          actions[r : r + 1], loss_on_all_actions, huber, n_quantiles, max_grad_norm,
+                                          lr, beta1, beta2, eps, torch_adam)
         elif per_sample_updates:
             for r in range(batch_size):
                 losses[k, r] = _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts[r], deltas[r], grad,
                                         targets[r], actions[r], loss_on_all_actions, huber, n_quantiles, lr, beta1,
                                         beta2, eps, torch_adam)
         else:
-            losses[k, 0] = _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, targets,
-                                      actions, loss_on_all_actions, huber, n_quantiles, max_grad_norm, lr, beta1,
-                                      beta2, eps, torch_adam)
+            losses[k, 0] = _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad,
+                                      grad_offsets, targets, actions, loss_on_all_actions, huber, n_quantiles,
+                                      max_grad_norm, lr, beta1, beta2, eps, torch_adam)
 
 
 @_inline

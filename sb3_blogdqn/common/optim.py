@@ -4,6 +4,9 @@ from collections.abc import Callable, Iterable
 
 import torch as th
 
+KERAS_EPSILON = 1e-7
+"""Keras' Adam epsilon (B12), added to ``sqrt(v)`` before the bias correction."""
+
 
 class KerasAdam(th.optim.Optimizer):
     """
@@ -28,7 +31,7 @@ class KerasAdam(th.optim.Optimizer):
         params: Iterable[th.Tensor],
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-7,
+        eps: float = KERAS_EPSILON,
     ) -> None:
         if lr < 0.0 or eps < 0.0 or not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
             raise ValueError(f"KerasAdam needs lr >= 0, eps >= 0 and betas in [0, 1): got {lr=}, {eps=}, {betas=}")
