@@ -5,6 +5,7 @@ a candidate file changed without rerunning (or pinning) what it names fails here
 README figure outlives the configuration it is quoted for.
 """
 
+import importlib.util
 import inspect
 import json
 import re
@@ -69,3 +70,34 @@ def test_every_candidate_run_is_its_configs_run_today(candidates):
                 k: v for k, v in expected.items() if k != "hyperparams"}
             checked += 1
     assert checked > 0, f"no runs of {candidates.name} found in {out_dirs}"
+
+
+def _benchmark_script(name: str):
+    """A module of benchmarks/ (scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_late_evaluations_average_each_runs_last_evaluations():
+    late_evaluations = _benchmark_script("late_evaluations")
+    # evaluation means -500, -80, -80, -70
+    run = {"path": "run", "evaluations": {"returns": [[-500.0, -500.0], [-90.0, -70.0], [-60.0, -100.0], [-65.0, -75.0]]}}
+    assert late_evaluations.late_mean(run, last=1) == -70.0  # the final score
+    assert late_evaluations.late_mean(run, last=2) == -75.0
+    with pytest.raises(ValueError, match="fewer than --last 5"):
+        late_evaluations.late_mean(run, last=5)
+
+
+def test_late_evaluations_final_column_is_the_reports():
+    """Its final IQM and CI are the merged report's, from the same runs and bootstrap."""
+    late_evaluations = _benchmark_script("late_evaluations")
+    summary = (BENCHMARKS / "results" / "summary.md").read_text().split("## Acrobot-v1")[1].split("\n## ")[0]
+    rows = late_evaluations.table([BENCHMARKS / "results" / "acrobot"], last=5, reps=2000)[2:]
+    assert len(rows) == 4
+    for row in rows:
+        _, env_id, config, runs, final_iqm, *_ = (cell.strip() for cell in row.split("|"))
+        report_row = next(line for line in summary.splitlines() if line.startswith(f"| {config} |"))
+        assert env_id == "Acrobot-v1" and f"| {runs} |" in report_row
+        assert final_iqm in report_row, (config, final_iqm, report_row)

@@ -115,12 +115,18 @@ def curve_matrix(runs: list[dict[str, Any]], x_key: str) -> tuple[np.ndarray, np
     return grid, np.array(rows)[:, None, :]
 
 
-def _fmt(value: float) -> str:
+def format_number(value: float) -> str:
+    """A number as the report tables print it: whole numbers and thousands without decimals, others with one."""
     return f"{value:,.0f}" if abs(value) >= 1000 or float(value).is_integer() else f"{value:.1f}"
 
 
+def format_interval(point: float, low: float, high: float) -> str:
+    """A point estimate and its 95% interval as the report tables print them: ``-71.9 [-97.1, -68.5]``."""
+    return f"{format_number(point)} [{format_number(low)}, {format_number(high)}]"
+
+
 def _median(values: list[float]) -> str:
-    return _fmt(float(np.median(values))) if values else "–"
+    return format_number(float(np.median(values))) if values else "–"
 
 
 def _budget(spec: dict[str, Any]) -> str:
@@ -196,7 +202,7 @@ def _env_section(env_id: str, runs: list[dict[str, Any]], out: Path, threshold: 
         (mean, iqm), ((mean_lo, iqm_lo), (mean_hi, iqm_hi)) = points[name], intervals[name]
         lines.append(
             f"| {name} | {spec['algo']} | {_budget(spec)} | {len(group)} "
-            f"| {_fmt(mean)} [{_fmt(mean_lo)}, {_fmt(mean_hi)}] | {_fmt(iqm)} [{_fmt(iqm_lo)}, {_fmt(iqm_hi)}] "
+            f"| {format_interval(mean, mean_lo, mean_hi)} | {format_interval(iqm, iqm_lo, iqm_hi)} "
             f"| {len(solved)}/{len(group)} | {_median([s[0] for s in solved])} | {_median([s[1] for s in solved])} "
             f"| {_median([r['timesteps'] for r in group])} | {_median([r['train_seconds'] for r in group])} "
             f"| {_median([r['steps_per_second'] for r in group])} |"
@@ -342,7 +348,7 @@ def _ablations(
         low, high = interval[name][:, 0]
         settings = ", ".join(f"`{k}={v}`" for k, v in switch.items())
         lines.append(
-            f"| {name} | {settings} | {_fmt(metrics.aggregate_iqm(row))} | {np.mean(row) - np.mean(blog):+.1f} "
+            f"| {name} | {settings} | {format_number(metrics.aggregate_iqm(row))} | {np.mean(row) - np.mean(blog):+.1f} "
             f"| {point[name][0]:.2f} [{low:.2f}, {high:.2f}] |"
         )
     return [*lines, ""]
