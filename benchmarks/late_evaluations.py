@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from rliable import metrics
 
-from sb3_blogdqn.compare.report import format_interval, format_number, interval_estimates, load_runs
+from sb3_blogdqn.compare.report import final_score, format_interval, format_number, interval_estimates, load_runs
 
 
 def late_mean(run: dict, last: int) -> float:
@@ -50,7 +50,7 @@ def table(folders: list[Path], last: int, reps: int) -> list[str]:
     ]
     for env_id, by_config in by_env.items():
         for config, runs in sorted(by_config.items()):
-            final = np.array([[np.mean(run["evaluations"]["returns"][-1])] for run in runs])
+            final = np.array([[final_score(run)] for run in runs])
             late = np.array([[late_mean(run, last)] for run in runs])
             points, intervals = interval_estimates({"final": final, "late": late}, _iqm_and_mean, reps)
             lines.append(

@@ -1,4 +1,8 @@
-"""Callbacks shared by several test modules."""
+"""Helpers shared by several test modules."""
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
 
 from stable_baselines3.common.callbacks import BaseCallback
 
@@ -14,3 +18,11 @@ class InterruptAt(BaseCallback):
         if self.n_calls == self.at:
             raise KeyboardInterrupt
         return True
+
+
+def load_script(path: Path) -> ModuleType:
+    """A script of benchmarks/ (not a package) imported as a module, so tests can call its functions."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

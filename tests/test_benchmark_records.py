@@ -5,13 +5,13 @@ a candidate file changed without rerunning (or pinning) what it names fails here
 README figure outlives the configuration it is quoted for.
 """
 
-import importlib.util
 import inspect
 import json
 import re
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 from sb3_blogdqn import BlogDQN
 from sb3_blogdqn.compare.presets import PRESETS, load_configs, resolve
@@ -73,11 +73,7 @@ def test_every_candidate_run_is_its_configs_run_today(candidates):
 
 
 def _benchmark_script(name: str):
-    """A module of benchmarks/ (scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCHMARKS / f"{name}.py")
 
 
 def test_late_evaluations_average_each_runs_last_evaluations():

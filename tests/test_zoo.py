@@ -1,7 +1,6 @@
 """The RL Zoo bridge (issue 4): train, enjoy, continue, tune and plot BlogDQN with rl_zoo3."""
 
 import argparse
-import importlib.util
 import math
 import os
 import pickle
@@ -16,6 +15,7 @@ import optuna
 import pytest
 import torch as th
 import yaml
+from helpers import load_script
 from rl_zoo3.exp_manager import ExperimentManager
 
 from sb3_blogdqn import BlogDQN, zoo
@@ -246,11 +246,7 @@ def test_sampler_samples_the_b_rule_switches_and_converter_matches() -> None:
 
 
 def _tuning_script(name: str):
-    """A module of benchmarks/tuning (scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(name, TUNING / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TUNING / f"{name}.py")
 
 
 @pytest.mark.parametrize("start", ["blog", "blog-stable", "zoo-dqn"])
