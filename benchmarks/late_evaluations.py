@@ -18,9 +18,15 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from rliable import metrics
 
-from sb3_blogdqn.compare.report import final_score, format_interval, format_number, interval_estimates, load_runs
+from sb3_blogdqn.compare.report import (
+    final_score,
+    format_interval,
+    format_number,
+    interval_estimates,
+    load_runs,
+    mean_and_iqm,
+)
 
 
 def late_mean(run: dict, last: int) -> float:
@@ -31,8 +37,7 @@ def late_mean(run: dict, last: int) -> float:
     return float(np.mean([np.mean(episodes) for episodes in returns[-last:]]))
 
 
-def _iqm_and_mean(scores: np.ndarray) -> np.ndarray:
-    return np.array([metrics.aggregate_iqm(scores), metrics.aggregate_mean(scores)])
+MEAN, IQM = 0, 1  # mean_and_iqm's order
 
 
 def _cell(point: np.ndarray, interval: np.ndarray, index: int) -> str:
@@ -52,11 +57,11 @@ def table(folders: list[Path], last: int, reps: int) -> list[str]:
         for config, runs in sorted(by_config.items()):
             final = np.array([[final_score(run)] for run in runs])
             late = np.array([[late_mean(run, last)] for run in runs])
-            points, intervals = interval_estimates({"final": final, "late": late}, _iqm_and_mean, reps)
+            points, intervals = interval_estimates({"final": final, "late": late}, mean_and_iqm, reps)
             lines.append(
-                f"| {env_id} | {config} | {len(runs)} | {_cell(points['final'], intervals['final'], 0)} | "
-                f"{_cell(points['late'], intervals['late'], 0)} | {format_number(points['final'][1])} | "
-                f"{format_number(points['late'][1])} |"
+                f"| {env_id} | {config} | {len(runs)} | {_cell(points['final'], intervals['final'], IQM)} | "
+                f"{_cell(points['late'], intervals['late'], IQM)} | {format_number(points['final'][MEAN])} | "
+                f"{format_number(points['late'][MEAN])} |"
             )
     return lines
 

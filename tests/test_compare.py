@@ -184,15 +184,15 @@ def test_solved_is_the_first_evaluation_reaching_the_threshold_and_curves_hold_t
 
 
 def test_confidence_intervals_are_reproducible_and_leave_numpys_generator_alone() -> None:
-    from sb3_blogdqn.compare.report import _mean_and_iqm, interval_estimates
+    from sb3_blogdqn.compare.report import interval_estimates, mean_and_iqm
 
     scores = {"a": np.linspace(-200.0, 300.0, 10).reshape(10, 1), "b": np.arange(5.0).reshape(5, 1) ** 3}
     np.random.seed(123)
     expected_draw = np.random.random()
     np.random.seed(123)
-    first = interval_estimates(scores, _mean_and_iqm, reps=300)[1]
+    first = interval_estimates(scores, mean_and_iqm, reps=300)[1]
     assert np.random.random() == expected_draw  # the caller's random stream is not touched
-    second = interval_estimates(scores, _mean_and_iqm, reps=300)[1]
+    second = interval_estimates(scores, mean_and_iqm, reps=300)[1]
     assert all(np.array_equal(first[name], second[name]) for name in scores)  # a report regenerates exactly
     assert first["a"][0, 1] < first["a"][1, 1]  # a real interval, not a point
 

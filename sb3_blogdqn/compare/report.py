@@ -93,7 +93,8 @@ def _bootstrap(scores: dict[str, Any], func: Callable[..., np.ndarray], reps: in
         np.random.set_state(global_state)
 
 
-def _mean_and_iqm(scores: np.ndarray) -> np.ndarray:
+def mean_and_iqm(scores: np.ndarray) -> np.ndarray:
+    """rliable's mean and IQM across runs, the pair every report table bootstraps."""
     return np.array([metrics.aggregate_mean(scores), metrics.aggregate_iqm(scores)])
 
 
@@ -185,7 +186,7 @@ def _env_section(env_id: str, runs: list[dict[str, Any]], out: Path, threshold: 
     configs = _ordered_configs(runs)
     by_config = {name: sorted((r for r in runs if r["spec"]["config"] == name), key=lambda r: r["seed"]) for name in configs}
     scores = {name: np.array([[final_score(r)] for r in by_config[name]]) for name in configs}
-    points, intervals = interval_estimates(scores, _mean_and_iqm, reps)
+    points, intervals = interval_estimates(scores, mean_and_iqm, reps)
 
     lines = [f"## {env_id}", ""]
     if threshold is not None:
