@@ -28,7 +28,8 @@ stage $RUN --env MountainCar-v0 --configs blogdqn-tuned dqn-zoo qrdqn-zoo --seed
 # LunarLander-v3's entry and dqn-zoo extended to 10 seeds (seeds 5-9; two runs at a time); qrdqn-zoo's
 # two-hour runs stay at the first stage's seeds.
 stage $RUN --env LunarLander-v3 --configs blogdqn-tuned dqn-zoo --seeds 10 --eval-freq 5000 --out lunarlander
-# LunarLander-v3's entry became trial 5 (gradient clipping): its 10 seeds at once (two at a time, --jobs 2).
+# LunarLander-v3's entry became trial 5 (gradient clipping), then trial 6 (unscaled inputs): each time its 10 seeds
+# at once (two at a time, --jobs 2).
 stage $RUN --env LunarLander-v3 --configs blogdqn-tuned --seeds 10 --eval-freq 5000 --out lunarlander
 stage $PY -m sb3_blogdqn.compare report cartpole acrobot mountaincar lunarlander --out .
 echo "== $(date -u +%T) done"
