@@ -17,7 +17,7 @@ stage $RUN --env Acrobot-v1 --configs dqn-zoo qrdqn-zoo --seeds 10 --eval-freq 5
 stage $RUN --env LunarLander-v3 --configs dqn-zoo qrdqn-zoo --seeds 5 --eval-freq 5000 --out lunarlander
 # The tuned preset, each env's entry with its budget.
 stage $RUN --env CartPole-v1 --configs blogdqn-tuned --seeds 10 --out cartpole
-# Acrobot-v1: two runs at a time (--jobs 2) whenever its entry changed (trials 17, 18, 19 and 20).
+# Acrobot-v1: two runs at a time (--jobs 2) whenever its entry changed (trials 17, 18, 19, 20 and 21).
 stage $RUN --env Acrobot-v1 --configs blogdqn-tuned --seeds 10 --eval-freq 5000 --out acrobot
 # LunarLander-v3: two runs at a time (--jobs 2) when its entry became trial 4.
 stage $RUN --env LunarLander-v3 --configs blogdqn-tuned --seeds 5 --eval-freq 5000 --out lunarlander
