@@ -195,6 +195,9 @@ def test_sigint_to_a_training_process_leaves_a_loadable_model(tmp_path):
         from sb3_blogdqn import BlogDQN
         from stable_baselines3.common.callbacks import BaseCallback
 
+        # A suite started in the background (`cmd &`) inherits SIGINT ignored; Ctrl-C's own handler here.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
         class Ready(BaseCallback):
             def _on_step(self):
                 if self.n_calls == 50:
