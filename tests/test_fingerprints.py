@@ -1,0 +1,55 @@
+"""
+No number moves: short runs of the faithful defaults, the tuned presets and every learning switch
+end with the episodes and weights recorded in ``tests/data/fingerprints.json`` (see
+``tests/fingerprints.py``), and models saved by sb3-blogdqn 0.1.0 still load and act as they did.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch as th
+
+from sb3_blogdqn import BlogDQN, make_blog_env
+from sb3_blogdqn.reproducibility import REPRODUCIBLE_ENV
+
+TESTS = Path(__file__).parent
+SAVED = TESTS / "data" / "saved_by_0.1.0"
+
+
+def test_fingerprinted_runs_are_unchanged_in_the_reproducible_mode():
+    """Run in a child process: the mode's variables are read when numba and torch start."""
+    result = subprocess.run(
+        [sys.executable, str(TESTS / "fingerprints.py"), "--check"],
+        env={**os.environ, **REPRODUCIBLE_ENV, "PYTHONWARNINGS": "ignore"},
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("identical") == len(json.loads((TESTS / "data" / "fingerprints.json").read_text()))
+
+
+def test_fingerprints_refuse_to_run_outside_the_reproducible_mode():
+    env = {name: value for name, value in os.environ.items() if name not in REPRODUCIBLE_ENV}
+    result = subprocess.run([sys.executable, str(TESTS / "fingerprints.py"), "--check", "blog_seed0_6000"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "reproducible mode" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["blog", "quantile_nstep"])
+def test_models_saved_by_0_1_0_load_act_and_learn(name):
+    expected = json.loads((SAVED / "expected.json").read_text())
+    model = BlogDQN.load(SAVED / f"{name}.zip", env=make_blog_env("CartPole-v1", seed=0))
+    observations = th.as_tensor(np.array(expected["observations"], dtype=np.float32))
+    with th.no_grad():
+        q_values = model.q_net(observations).numpy()
+    np.testing.assert_allclose(q_values, expected[name]["q_values"], rtol=1e-5, atol=1e-5)
+    assert model.num_timesteps == expected[name]["num_timesteps"]
+    assert model.exploration_rate == pytest.approx(expected[name]["exploration_rate"])
+    assert model._n_exploration_decisions == expected[name]["n_exploration_decisions"]
+    assert model._n_target_updates == expected[name]["n_target_updates"]
+    model.learn(200, reset_num_timesteps=False)  # the memory refills by warm-up play, then replays run
+    assert model._n_updates > expected[name]["n_updates"]
