@@ -8,6 +8,7 @@ from sb3_blogdqn.blogdqn import (
     StopTrainingOnMaxLearningEpisodes,
 )
 from sb3_blogdqn.blogdqn.checkpoints import load_checkpoint, resume_from_checkpoint
+from sb3_blogdqn.common.checkpoints import CheckpointCallback
 from sb3_blogdqn.common.checks import SetupError, SpaceError
 from sb3_blogdqn.common.optim import KerasAdam
 from sb3_blogdqn.common.wrappers import VecHistory, VecStandardScaler, make_blog_env
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BlogDQN",
     "BlogDQNPolicy",
+    "CheckpointCallback",
     "KerasAdam",
     "MlpPolicy",
     "SetupError",

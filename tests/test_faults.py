@@ -1,6 +1,8 @@
 """Faults and bad input: nothing lost, every error actionable (issue 6, scopes 1-4 and 6)."""
 
 import inspect
+import json
+import pickle
 import shutil
 import signal
 import subprocess
@@ -8,6 +10,7 @@ import sys
 import textwrap
 import time
 import zipfile
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -15,12 +18,21 @@ import pytest
 import torch as th
 from helpers import InterruptAt
 from stable_baselines3 import DQN
+from stable_baselines3.common import callbacks as sb3_callbacks
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecNormalize
 
-from sb3_blogdqn import BlogDQN, SetupError, SpaceError, load_checkpoint, make_blog_env, resume_from_checkpoint
-from sb3_blogdqn.blogdqn.checkpoints import _incomplete_reason, find_checkpoints
+from sb3_blogdqn import (
+    BlogDQN,
+    CheckpointCallback,
+    SetupError,
+    SpaceError,
+    load_checkpoint,
+    make_blog_env,
+    resume_from_checkpoint,
+)
+from sb3_blogdqn.common.checkpoints import checkpoint_file_name, find_checkpoint
 
 SMALL = dict(learning_starts=8, batch_size=8, seed=0)
 
@@ -71,19 +83,17 @@ def assert_same_state(restored: dict, saved: dict) -> None:
 TRAINER = """
 import os, sys
 import torch as th
-from stable_baselines3.common.callbacks import CheckpointCallback
-from sb3_blogdqn import BlogDQN
+from sb3_blogdqn import BlogDQN, CheckpointCallback
 
 {agent_state}
 
 class SnapshotThenCheckpoint(CheckpointCallback):
     # Writes, atomically and *before* the checkpoint, the state the checkpoint is about to hold.
-    def _on_step(self):
-        if self.n_calls % self.save_freq == 0:
-            path = os.path.join(self.save_path, f"expected_{{self.num_timesteps}}.pt")
-            th.save(agent_state(self.model), path + ".tmp")
-            os.replace(path + ".tmp", path)
-        return super()._on_step()
+    def save(self):
+        path = os.path.join(self.save_path, f"expected_{{self.model.num_timesteps}}.pt")
+        th.save(agent_state(self.model), path + ".tmp")
+        os.replace(path + ".tmp", path)
+        return super().save()
 
 model = BlogDQN("MlpPolicy", "CartPole-v1", learning_starts=8, batch_size=8, buffer_size=300,
                 target_update_interval=20, seed=3)
@@ -119,23 +129,26 @@ def test_kill_and_resume_from_checkpoint(tmp_path):
     process.wait()
     process.stderr.close()
 
-    # What a kill during the next save leaves: a truncated zip, or a zip without its replay buffer.
-    # The kill may itself have cut the newest checkpoint: plant the damaged copies from a complete one.
-    newest = next(c for c in find_checkpoints(run_dir) if _incomplete_reason(c) is None)
-    data = newest.model_path.read_bytes()
+    # Damaged copies of a complete checkpoint (the kill may have cut the newest one: the one before it),
+    # newer than any: a zip of SB3's callback cut by a kill, and sets whose files were cut or lost after
+    # the save (sizes that differ from the manifest's, a missing file).
+    complete = sorted(int(path.stem.split("_")[1]) for path in run_dir.glob("expected_*.pt"))[-2]
+    data = (run_dir / checkpoint_file_name("rl_model", "model", complete)).read_bytes()
     (run_dir / "rl_model_999000_steps.zip").write_bytes(data[: len(data) // 2])
-    shutil.copy(newest.replay_buffer_path, run_dir / "rl_model_replay_buffer_999000_steps.pkl")
-    shutil.copy(newest.model_path, run_dir / "rl_model_999900_steps.zip")
-    buffer = newest.replay_buffer_path.read_bytes()
-    shutil.copy(newest.model_path, run_dir / "rl_model_999990_steps.zip")
-    (run_dir / "rl_model_replay_buffer_999990_steps.pkl").write_bytes(buffer[: len(buffer) // 3])
+    shutil.copy(run_dir / checkpoint_file_name("rl_model", "replay_buffer", complete),
+                run_dir / "rl_model_replay_buffer_999000_steps.pkl")
+    copy_checkpoint(run_dir, complete, 999900)["replay_buffer"].unlink()
+    cut = copy_checkpoint(run_dir, complete, 999990)["replay_buffer"]
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 3])
+    (run_dir / ".rl_model_999999_steps.zip.123.tmp").write_bytes(data[:100])  # a temporary never renamed
 
     with pytest.warns(UserWarning, match="skipped the newer, incomplete checkpoint") as record:
         model = load_checkpoint(run_dir, make_blog_env("CartPole-v1"))
     message = next(str(w.message) for w in record if "skipped the newer" in str(w.message))
-    assert "rl_model_999000_steps.zip" in message and "truncated or corrupted" in message
-    assert "rl_model_replay_buffer_999900_steps.pkl is missing" in message
-    assert "rl_model_replay_buffer_999990_steps.pkl is truncated or corrupted" in message
+    assert "rl_model_999000_steps.zip: rl_model_999000_steps.zip is truncated or corrupted" in message
+    assert "rl_model_manifest_999900_steps.json: rl_model_replay_buffer_999900_steps.pkl is missing" in message
+    assert "rl_model_manifest_999990_steps.json: rl_model_replay_buffer_999990_steps.pkl has" in message
+    assert "999999" not in message
 
     # The newest complete checkpoint (the very newest may have been cut by the kill itself).
     saved_steps = sorted(int(path.stem.split("_")[1]) for path in run_dir.glob("expected_*.pt"))
@@ -150,6 +163,7 @@ def test_kill_and_resume_from_checkpoint(tmp_path):
         with pytest.warns(UserWarning, match="skipped the newer"):
             resumed = resume_from_checkpoint(run_dir, make_blog_env("CartPole-v1"), model.num_timesteps + 500,
                                              callback=recorder, seed=7)
+        assert resumed.seed == 7
         runs.append((np.array(recorder.steps), agent_state(resumed)))
         assert resumed.num_timesteps == model.num_timesteps + 500
         assert resumed._n_exploration_decisions > saved["counters"]["_n_exploration_decisions"]
@@ -160,9 +174,88 @@ def test_kill_and_resume_from_checkpoint(tmp_path):
     assert_same_state(state_a, state_b)
 
 
+def copy_checkpoint(directory: Path, num_timesteps: int, new_num_timesteps: int) -> dict[str, Path]:
+    """The files and manifest of the checkpoint at ``num_timesteps`` as one at ``new_num_timesteps``; the copies by role."""
+    manifest = json.loads((directory / checkpoint_file_name("rl_model", "manifest", num_timesteps)).read_text())
+    copies = {}
+    for role, entry in manifest["files"].items():
+        copies[role] = directory / checkpoint_file_name("rl_model", role, new_num_timesteps)
+        shutil.copy(directory / entry["name"], copies[role])
+        entry["name"] = copies[role].name
+    manifest["num_timesteps"] = new_num_timesteps
+    (directory / checkpoint_file_name("rl_model", "manifest", new_num_timesteps)).write_text(json.dumps(manifest))
+    return copies
+
+
+@pytest.fixture(scope="module")
+def checkpoint_dir(tmp_path_factory):
+    """sb3_blogdqn's CheckpointCallback every 100 steps of a 350-step run: checkpoints at 100, 200 and 300."""
+    directory = tmp_path_factory.mktemp("checkpoints")
+    BlogDQN("MlpPolicy", "CartPole-v1", **SMALL).learn(350, callback=CheckpointCallback(100, directory,
+                                                                                      save_replay_buffer=True))
+    return directory
+
+
+def test_checkpoint_callback_keeps_every_checkpoint_or_the_last(checkpoint_dir, tmp_path):
+    assert sorted(path.name for path in checkpoint_dir.iterdir()) == sorted(
+        checkpoint_file_name("rl_model", role, steps)
+        for role in ("model", "replay_buffer", "manifest") for steps in (100, 200, 300)
+    )
+    manifest = json.loads((checkpoint_dir / "rl_model_manifest_300_steps.json").read_text())
+    assert manifest["algorithm"] == "BlogDQN" and manifest["num_timesteps"] == 300 and manifest["extra"] == {}
+    assert manifest["files"]["model"] == {"name": "rl_model_300_steps.zip",
+                                          "bytes": (checkpoint_dir / "rl_model_300_steps.zip").stat().st_size}
+    BlogDQN("MlpPolicy", "CartPole-v1", **SMALL).learn(350, callback=CheckpointCallback(
+        100, tmp_path, name_prefix="last", save_replay_buffer=True, keep_last=True))
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "last_300_steps.zip", "last_manifest_300_steps.json", "last_replay_buffer_300_steps.pkl"]
+
+
+class Explodes:
+    """Unpickling it raises: a replay buffer made of it proves that a check never unpickles."""
+
+    def __reduce__(self):
+        return (_explode, ())
+
+
+def _explode():
+    raise AssertionError("the replay buffer was unpickled")
+
+
+def test_completeness_is_decided_by_sizes_without_unpickling(checkpoint_dir, tmp_path):
+    shutil.copytree(checkpoint_dir, tmp_path, dirs_exist_ok=True)
+    explosive = pickle.dumps(Explodes())
+    buffer_300 = tmp_path / "rl_model_replay_buffer_300_steps.pkl"
+    buffer_300.write_bytes(explosive + b"\0" * (buffer_300.stat().st_size - len(explosive)))  # the listed size
+    assert find_checkpoint(tmp_path).num_timesteps == 300  # complete by its manifest, and not unpickled
+    buffer_300.write_bytes(explosive)
+    with pytest.warns(UserWarning, match=r"rl_model_replay_buffer_300_steps\.pkl has \d+ bytes, its manifest lists"):
+        assert find_checkpoint(tmp_path).num_timesteps == 200
+
+
+def test_a_save_cut_before_its_manifest_counts_only_if_it_has_no_scaler_statistics(checkpoint_dir, tmp_path):
+    shutil.copytree(checkpoint_dir, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "rl_model_manifest_300_steps.json").unlink()
+    # Its zip and replay buffer were renamed into place whole: a checkpoint as SB3's callback writes.
+    with pytest.warns(UserWarning, match="rl_model_300_steps.zip has no manifest"):
+        assert find_checkpoint(tmp_path).num_timesteps == 300
+    # Statistics the manifest would have listed: resuming without them would standardize otherwise.
+    (tmp_path / "rl_model_scaler_300_steps.json").write_text('{"mean": [0.0], "scale": [1.0], "n_samples_seen": 1}')
+    with pytest.warns(UserWarning, match="rl_model_300_steps.zip: its manifest is missing"):
+        assert find_checkpoint(tmp_path).num_timesteps == 200
+
+
+def test_a_checkpoint_of_sb3s_own_callback_resumes_with_a_warning(tmp_path):
+    BlogDQN("MlpPolicy", "CartPole-v1", **SMALL).learn(
+        250, callback=sb3_callbacks.CheckpointCallback(100, str(tmp_path), save_replay_buffer=True))
+    with pytest.warns(UserWarning, match=r"rl_model_200_steps\.zip has no manifest.*cannot be checked without loading"):
+        resumed = resume_from_checkpoint(tmp_path, make_blog_env("CartPole-v1"), total_timesteps=300)
+    assert resumed.num_timesteps == 300
+
+
 def test_no_complete_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / "rl_model_100_steps.zip").write_bytes(b"PK\x03\x04 cut here")
-    with pytest.raises(FileNotFoundError, match=r"No complete BlogDQN checkpoint.*rl_model_100_steps.zip"):
+    with pytest.raises(FileNotFoundError, match=r"No complete checkpoint.*rl_model_100_steps.zip"):
         load_checkpoint(tmp_path, make_blog_env("CartPole-v1"))
 
 
