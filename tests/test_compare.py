@@ -2,7 +2,6 @@
 
 import itertools
 import json
-import pickle
 import shutil
 from pathlib import Path
 
@@ -13,6 +12,8 @@ import yaml
 
 matplotlib.use("Agg")
 
+from sb3_blogdqn import load_checkpoint
+from sb3_blogdqn.common.checkpoints import Checkpoint, checkpoint_file_name, find_checkpoint
 from sb3_blogdqn.common.checks import find_vec_wrapper
 from sb3_blogdqn.common.plotting import plot_training_scores
 from sb3_blogdqn.common.wrappers import VecStandardScaler
@@ -25,7 +26,6 @@ from sb3_blogdqn.compare.runner import (
     RunRecorder,
     make_envs,
     plan_jobs,
-    read_checkpoint_state,
     restore_checkpoint,
     run_job,
     shard,
@@ -239,6 +239,18 @@ def spec_for(config: str) -> dict:
     return resolve(config, load_configs([config])[config], "CartPole-v1", timesteps=RESUME_STEPS)
 
 
+def manifest_path(checkpoint: Checkpoint) -> Path:
+    return checkpoint.files["model"].with_name(checkpoint_file_name("rl_model", "manifest", checkpoint.num_timesteps))
+
+
+def rewrite_listed_file(checkpoint: Checkpoint, role: str, text: str) -> None:
+    """Replace one file of ``checkpoint`` and list its new size in the manifest, as a save would have."""
+    checkpoint.files[role].write_text(text)
+    manifest = json.loads(manifest_path(checkpoint).read_text())
+    manifest["files"][role]["bytes"] = checkpoint.files[role].stat().st_size
+    manifest_path(checkpoint).write_text(json.dumps(manifest))
+
+
 def run_killed_after(job: Job, spec: dict, out: Path, monkeypatch: pytest.MonkeyPatch, steps: int) -> str | None:
     """``run_job`` with the worker failing at the first step past ``steps`` (as a kill would cut it)."""
     on_step = runner.RunRecorder._on_step
@@ -268,12 +280,13 @@ def test_a_run_killed_mid_run_resumes_from_its_newest_checkpoint(
     folder = job.folder(tmp_path)
     assert "killed" in run_killed_after(job, spec, tmp_path, monkeypatch, KILLED_AFTER)
     assert not (folder / "result.json").exists() and (folder / "error.txt").exists()
-    state = read_checkpoint_state(folder / CHECKPOINT_DIR)
-    assert state["timesteps"] == resumed_at  # the newest checkpoint; the older ones are gone
+    checkpoint = find_checkpoint(folder / CHECKPOINT_DIR)
+    assert checkpoint.num_timesteps == resumed_at  # the newest checkpoint; the older ones are gone
     assert sorted(path.name for path in (folder / CHECKPOINT_DIR).iterdir()) == sorted(
-        ["state.json", *state["files"].values()])
+        [manifest_path(checkpoint).name, *(path.name for path in checkpoint.files.values())])
+    saved_record = checkpoint.extra["recorder"]
     evaluated = list(range(100, resumed_at + 1, 100))
-    assert state["recorder"]["evaluations"]["timesteps"] == evaluated
+    assert saved_record["evaluations"]["timesteps"] == evaluated
 
     saves = []
     with monkeypatch.context() as patch:
@@ -286,10 +299,9 @@ def test_a_run_killed_mid_run_resumes_from_its_newest_checkpoint(
     evaluations = record["evaluations"]
     # Nothing lost, nothing evaluated twice; the final evaluation at the end of training.
     assert evaluations["timesteps"] == sorted({*range(100, final_step + 1, 100), final_step})
-    assert evaluations["returns"][: len(evaluated)] == state["recorder"]["evaluations"]["returns"]
-    assert record["episodes"]["return"][: len(state["recorder"]["episodes"]["return"])] == (
-        state["recorder"]["episodes"]["return"])
-    assert record["train_seconds"] >= state["recorder"]["train_seconds"]  # the clock goes on from the checkpoint
+    assert evaluations["returns"][: len(evaluated)] == saved_record["evaluations"]["returns"]
+    assert record["episodes"]["return"][: len(saved_record["episodes"]["return"])] == saved_record["episodes"]["return"]
+    assert record["train_seconds"] >= saved_record["train_seconds"]  # the clock goes on from the checkpoint
     assert np.all(np.diff(evaluations["seconds"]) >= 0)
     assert not (folder / CHECKPOINT_DIR).exists() and not (folder / "error.txt").exists()
     assert main(["report", str(tmp_path), "--reps", "50"]) == 0
@@ -305,19 +317,18 @@ def test_a_resume_continues_the_checkpointed_agent_and_is_reproducible(
     first, second = tmp_path / "first", tmp_path / "second"
     assert run_killed_after(job, spec, first, monkeypatch, KILLED_AFTER) is not None
     shutil.copytree(job.folder(first), job.folder(second))
-    directory = job.folder(second) / CHECKPOINT_DIR
-    state = read_checkpoint_state(directory)
+    checkpoint = find_checkpoint(job.folder(second) / CHECKPOINT_DIR)
 
     # The network learned on the checkpoint's statistics, not on what the rebuilt env refits.
-    with open(directory / state["files"]["scaler"], "rb") as file:
-        saved = pickle.load(file)
-    saved.mean = saved.mean + 1.0
-    saved.save(directory / state["files"]["scaler"])
+    statistics = json.loads(checkpoint.files["scaler"].read_text())
+    saved_mean = np.array(statistics["mean"]) + 1.0
+    rewrite_listed_file(checkpoint, "scaler", json.dumps({**statistics, "mean": saved_mean.tolist()}))
     setup = zoo_preprocess(spec)
     env, eval_env = make_envs(spec, setup, 0, 2)
-    model = restore_checkpoint(spec, directory, state, env, eval_env, RunRecorder(eval_env, 100, 2), 0, "cpu")
+    model = restore_checkpoint(spec, find_checkpoint(checkpoint.files["scaler"].parent), env, eval_env,
+                               RunRecorder(eval_env, 100, 2), 0, "cpu")
     for venv in (env, eval_env):
-        np.testing.assert_array_equal(find_vec_wrapper(venv, VecStandardScaler).mean, saved.mean)
+        np.testing.assert_array_equal(find_vec_wrapper(venv, VecStandardScaler).mean, saved_mean)
     # Saved between rollouts: every step so far is stored and counted (only the episode in progress is lost).
     assert model.num_timesteps == model._n_calls == model.replay_buffer.size() == 400
     assert model.exploration_rate < 1.0
@@ -338,3 +349,14 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path: Path, monkeypat
     error = run_job(job, other, tmp_path, 100, 2, CHECKPOINT_FREQ)[1]
     assert "other settings" in error and "delete that folder" in error
     assert not (job.folder(tmp_path) / "result.json").exists()
+
+
+def test_the_public_load_checkpoint_reads_a_compare_runs_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One layout: the compare tool's checkpoint folder is that of sb3_blogdqn's CheckpointCallback."""
+    spec, job = spec_for("blogdqn"), Job("blogdqn", "CartPole-v1", 0)
+    assert run_killed_after(job, spec, tmp_path, monkeypatch, KILLED_AFTER) is not None
+    directory = job.folder(tmp_path) / CHECKPOINT_DIR
+    assert (directory / "rl_model_400_steps.zip").is_file() and (directory / "rl_model_replay_buffer_400_steps.pkl").is_file()
+    env, _ = make_envs(spec, zoo_preprocess(spec), 0, 2)
+    model = load_checkpoint(directory, env)
+    assert model.num_timesteps == 400 and model.exploration_rate < 1.0 and model.seed == 0

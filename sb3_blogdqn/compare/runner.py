@@ -6,7 +6,7 @@ read it too (``python -m rl_zoo3.cli all_plots -a blogdqn dqn-zoo -e CartPole-v1
 
     DIR/<config>/<env>_<seed>/evaluations.npz   EvalCallback's format: timesteps, results, ep_lengths
     DIR/<config>/<env>_<seed>/result.json       everything else; written last, atomically: the run is done
-    DIR/<config>/<env>_<seed>/checkpoint/       while it runs: the newest mid-run checkpoint
+    DIR/<config>/<env>_<seed>/checkpoint/       while it runs: the newest mid-run checkpoint (common.checkpoints)
 
 A job whose ``result.json`` exists is skipped, so an interrupted command resumes where
 it stopped, and ``--shard i/n`` jobs of a cluster array write disjoint folders. A job
@@ -23,8 +23,6 @@ import argparse
 import contextlib
 import io
 import json
-import os
-import pickle
 import shutil
 import time
 import traceback
@@ -49,6 +47,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
 from tqdm.auto import tqdm
 
 from sb3_blogdqn import BlogDQN, StopTrainingOnMaxLearningEpisodes
+from sb3_blogdqn.common.checkpoints import Checkpoint, CheckpointCallback, find_checkpoint, write_atomically
 from sb3_blogdqn.common.checks import find_vec_wrapper
 from sb3_blogdqn.common.wrappers import VecStandardScaler, make_blog_env
 
@@ -56,7 +55,6 @@ ALGOS: dict[str, type[BaseAlgorithm]] = {"blogdqn": BlogDQN, "dqn": DQN, "qrdqn"
 RESULT_FILE = "result.json"
 EVALUATIONS_FILE = "evaluations.npz"
 CHECKPOINT_DIR = "checkpoint"
-CHECKPOINT_STATE_FILE = "state.json"  # written last: it names the complete checkpoint
 
 
 @dataclass(frozen=True, order=True)
@@ -97,13 +95,6 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def is_done(job: Job, out: Path) -> bool:
     return (job.folder(out) / RESULT_FILE).is_file()
-
-
-def write_atomically(path: Path, write: Any) -> None:
-    """``write(tmp_path)``, then rename: readers never see a partial file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------ inside a worker
@@ -238,93 +229,53 @@ class RunRecorder(BaseCallback):
         self.evals["lengths"].append(lengths)
 
 
-class RunCheckpointer(BaseCallback):
+class RunCheckpointer(CheckpointCallback):
     """
-    A checkpoint of the run into ``directory`` every ``checkpoint_freq`` env steps: the model
-    zip (weights, optimizer, exploration and update counters), the replay buffer, the training
-    env's frozen scaler if it has one, and the recorder's record so far. The files carry the
-    step count in their names; ``state.json``, replaced atomically after they are complete,
-    names the set to resume from, so a process killed while saving leaves the previous
-    checkpoint intact. Older files are deleted once the new state is in place.
-
-    It saves at the start of a rollout (SB3's ``train_freq`` steps, then their gradient steps):
-    every collected transition is stored and trained on by then, and a resumed run goes on
-    with the same rollouts, to the same final step, as one never interrupted.
+    The run's checkpoint every ``checkpoint_freq`` env steps (``common.checkpoints``' layout,
+    the newest only): the model, its replay buffer, the training env's frozen scaler, and in
+    the manifest the run's spec and the recorder's record so far. Its time is not training time.
     """
 
     def __init__(self, directory: Path, checkpoint_freq: int, recorder: RunRecorder, spec: dict[str, Any]) -> None:
-        super().__init__()
-        self.directory = directory
-        self.spec = spec
-        self.checkpoint_freq = checkpoint_freq
+        super().__init__(checkpoint_freq, directory, save_replay_buffer=True, keep_last=True)
         self.recorder = recorder
-        self._next_checkpoint = checkpoint_freq
+        self.spec = spec
 
-    def _init_callback(self) -> None:
-        while self._next_checkpoint <= self.model.num_timesteps:  # a resumed run: the next multiple
-            self._next_checkpoint += self.checkpoint_freq
+    def extra(self) -> dict[str, Any]:
+        return {"spec": self.spec, "recorder": self.recorder.state()}
 
-    def _on_rollout_start(self) -> None:
-        if self.model.num_timesteps >= self._next_checkpoint:
-            started = time.perf_counter()
-            self.save()
-            self.recorder.pause(time.perf_counter() - started)
-            while self._next_checkpoint <= self.model.num_timesteps:
-                self._next_checkpoint += self.checkpoint_freq
-
-    def _on_step(self) -> bool:
-        return True
-
-    def save(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        steps = self.model.num_timesteps
-        files = {"model": f"model_{steps}_steps.zip", "replay_buffer": f"replay_buffer_{steps}_steps.pkl"}
-        self.model.save(self.directory / files["model"])
-        self.model.save_replay_buffer(self.directory / files["replay_buffer"])
-        scaler = find_vec_wrapper(self.model.get_env(), VecStandardScaler)
-        if scaler is not None:
-            files["scaler"] = f"scaler_{steps}_steps.pkl"
-            scaler.save(self.directory / files["scaler"])
-        state = {"spec": self.spec, "timesteps": steps, "files": files, "recorder": self.recorder.state()}
-        write_atomically(self.directory / CHECKPOINT_STATE_FILE,
-                         lambda path: path.write_text(json.dumps(state, separators=(",", ":"))))
-        for path in self.directory.iterdir():
-            if path.name not in (*files.values(), CHECKPOINT_STATE_FILE):
-                path.unlink()
+    def save(self) -> Path:
+        started = time.perf_counter()
+        manifest = super().save()
+        self.recorder.pause(time.perf_counter() - started)
+        return manifest
 
 
-def read_checkpoint_state(directory: Path) -> dict[str, Any] | None:
-    """The state of the newest complete checkpoint in ``directory``, or None when there is none."""
+def find_run_checkpoint(directory: Path) -> Checkpoint | None:
+    """The newest complete checkpoint of a run, or None when it has none to resume from."""
     try:
-        return json.loads((directory / CHECKPOINT_STATE_FILE).read_text())
+        return find_checkpoint(directory)
     except FileNotFoundError:
         return None
 
 
 def restore_checkpoint(
-    spec: dict[str, Any], directory: Path, state: dict[str, Any], env: VecEnv, eval_env: VecEnv,
-    recorder: RunRecorder, seed: int, device: Any,
+    spec: dict[str, Any], checkpoint: Checkpoint, env: VecEnv, eval_env: VecEnv, recorder: RunRecorder, seed: int,
+    device: Any,
 ) -> BaseAlgorithm:
-    """The model of the checkpoint ``state`` names, on ``env``, with its replay buffer, scaler and record."""
-    files = state["files"]
-    if state["spec"] != json.loads(json.dumps(spec)):
+    """The model of ``checkpoint`` on ``env``, with its replay buffer, scaler and record."""
+    if checkpoint.extra.get("spec") != json.loads(json.dumps(spec)):
         raise ValueError(
-            f"The checkpoint in {directory} was written by a run with other settings (budget, hyperparameters) "
-            "than this command's: delete that folder to start the run afresh, or run the command it came from."
+            f"The checkpoint in {checkpoint.files['model'].parent} was written by a run with other settings (budget, "
+            "hyperparameters) than this command's: delete that folder to start the run afresh, or run the command it "
+            "came from."
         )
-    train_scaler = find_vec_wrapper(env, VecStandardScaler)
-    if train_scaler is not None:
-        # The rebuilt env refitted its scaler; the network learned on the checkpoint's statistics.
-        with open(directory / files["scaler"], "rb") as file:
-            train_scaler.set_statistics_from(pickle.load(file))
-        eval_scaler = find_vec_wrapper(eval_env, VecStandardScaler)
-        if eval_scaler is not None:
-            eval_scaler.set_statistics_from(train_scaler)
-    model = ALGOS[spec["algo"]].load(directory / files["model"], env=env, device=device)
-    model.load_replay_buffer(directory / files["replay_buffer"])
-    # load() re-seeds with the run's seed, which would replay the draws of the run's start.
-    model.set_random_seed(seed + model.num_timesteps)
-    recorder.restore(state["recorder"], model.num_timesteps)
+    model = checkpoint.load(env, ALGOS[spec["algo"]], seed=seed, device=device)
+    train_scaler, eval_scaler = (find_vec_wrapper(venv, VecStandardScaler) for venv in (env, eval_env))
+    if train_scaler is not None and eval_scaler is not None:
+        # The rebuilt eval env refitted its scaler; it standardizes as the training env, as in make_envs.
+        eval_scaler.set_statistics_from(train_scaler)
+    recorder.restore(checkpoint.extra["recorder"], model.num_timesteps)
     return model
 
 
@@ -341,12 +292,12 @@ def train_one(
     setup = zoo_preprocess(spec)
     env, eval_env = make_envs(spec, setup, seed, n_eval_episodes)
     recorder = RunRecorder(eval_env, eval_freq, n_eval_episodes)
-    state = read_checkpoint_state(checkpoint_dir) if checkpoint_dir is not None else None
-    if state is None:
+    checkpoint = find_run_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
+    if checkpoint is None:
         model = ALGOS[spec["algo"]](env=env, seed=seed, verbose=0, **setup.kwargs)
     else:
         device = setup.kwargs.get("device", "auto")
-        model = restore_checkpoint(spec, checkpoint_dir, state, env, eval_env, recorder, seed, device)
+        model = restore_checkpoint(spec, checkpoint, env, eval_env, recorder, seed, device)
     callbacks: list[BaseCallback] = [recorder]
     if checkpoint_dir is not None and checkpoint_freq > 0:
         callbacks.append(RunCheckpointer(checkpoint_dir, checkpoint_freq, recorder, spec))
@@ -355,7 +306,7 @@ def train_one(
         stop = StopTrainingOnMaxLearningEpisodes(spec["max_episodes"])
         stop.n_episodes = len(recorder.episodes["return"])  # those before a resume
         callbacks.append(stop)
-    if state is None:
+    if checkpoint is None:
         model.learn(spec["n_timesteps"], callback=CallbackList(callbacks))
     elif spec["n_timesteps"] > model.num_timesteps:
         model.learn(spec["n_timesteps"] - model.num_timesteps, callback=CallbackList(callbacks),
@@ -437,7 +388,7 @@ def run_jobs(
     """Run the jobs not done yet in ``n_workers`` processes; return the failures."""
     todo = [job for job in jobs if not is_done(job, out)]
     stale = [job for job in jobs if job not in todo and _stale_spec(job, specs[job.config, job.env], out)]
-    resumed = sum(read_checkpoint_state(job.folder(out) / CHECKPOINT_DIR) is not None for job in todo)
+    resumed = sum(find_run_checkpoint(job.folder(out) / CHECKPOINT_DIR) is not None for job in todo)
     print(f"{len(jobs)} runs: {len(jobs) - len(todo)} already done in {out}, {len(todo)} to run"
           + (f" ({resumed} from their mid-run checkpoint)." if resumed else "."))
     if stale:
