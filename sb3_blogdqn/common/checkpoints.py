@@ -74,7 +74,7 @@ class CheckpointCallback(callbacks.CheckpointCallback):
     (the layout is in this module's docstring); :func:`find_checkpoint` finds the newest
     complete one, :func:`resume_from_checkpoint` continues from it.
 
-    It takes SB3's arguments, with two differences:
+    It takes SB3's arguments (and ``keep_last``), and differs from SB3's in two ways:
 
     - ``save_freq`` counts env steps (``num_timesteps``), not calls: with several envs it
       is still every ``save_freq`` steps of them all.
@@ -82,7 +82,8 @@ class CheckpointCallback(callbacks.CheckpointCallback):
       of ``save_freq``, instead of inside a step. By then every collected transition is in
       the replay buffer and has had its gradient steps, so the checkpoint holds all of the
       run so far, and a resumed run goes on with the same rollouts to the same final step.
-      SB3's callback saves after ``env.step()`` but before the transition is stored.
+      SB3's callback saves after ``env.step()`` but before the transition is stored. No
+      rollout starts after the last one, so save the model yourself when ``learn()`` returns.
 
     :param save_freq: save every ``save_freq`` env steps
     :param save_path: the folder of the checkpoints
