@@ -15,6 +15,7 @@ The reproducible mode pins each library to code that every x86-64 CPU runs:
 - ``ATEN_CPU_CAPABILITY=default``: ATen's non-vectorized kernels;
 - ``MKL_CBWR=COMPATIBLE``: MKL's conditional numerical reproducibility, one code path on
   Intel and AMD alike;
+- ``ONEDNN_MAX_CPU_ISA=SSE41``: oneDNN (torch's convolutions) without AVX;
 - ``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1``: one thread, so BLAS never splits a sum.
 
 They are read when the libraries start, so they must be set before Python starts::
@@ -32,6 +33,7 @@ REPRODUCIBLE_ENV = {
     "NUMBA_CPU_NAME": "generic",
     "ATEN_CPU_CAPABILITY": "default",
     "MKL_CBWR": "COMPATIBLE",
+    "ONEDNN_MAX_CPU_ISA": "SSE41",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
 }

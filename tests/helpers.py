@@ -4,7 +4,17 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 from stable_baselines3.common.callbacks import BaseCallback
+
+from sb3_blogdqn.reproducibility import in_reproducible_mode
+
+# A trajectory of many learning steps depends on the CPU's float rounding (sb3_blogdqn.reproducibility):
+# a test that compares one needs every CPU to compute the same one. CI runs the suite in both modes.
+only_in_reproducible_mode = pytest.mark.skipif(
+    not in_reproducible_mode(),
+    reason="compares trajectories: run in the reproducible mode (python -m sb3_blogdqn.reproducibility python -m pytest)",
+)
 
 
 class InterruptAt(BaseCallback):

@@ -10,6 +10,7 @@ import torch as th
 from torch.nn import functional as F
 
 from sb3_blogdqn import BlogDQN, SetupError
+from sb3_blogdqn.blogdqn.objectives import LOSSES, TDObjective
 
 
 def learned_model(**kwargs) -> BlogDQN:
@@ -33,14 +34,13 @@ def test_double_q_bootstraps_on_the_target_networks_value_of_the_online_networks
         model.q_net_target.q_net[-1].bias.copy_(th.tensor([1000.0, 0.0]))
     replay = model.replay_buffer.sample(32)
     with th.no_grad():
-        targets = model._td_targets(replay)
+        targets = model._objective.targets(model.policy, replay, model.gamma)
         next_q_target = model.q_net_target(replay.next_observations)
     not_done = 1 - replay.dones
     double_q = replay.rewards + not_done * model.gamma * next_q_target[:, 1:2]
     th.testing.assert_close(targets, double_q)
-    model.double_q = False
     with th.no_grad():
-        single_q = model._td_targets(replay)
+        single_q = TDObjective(LOSSES["mse"], all_actions=False).targets(model.policy, replay, model.gamma)
     th.testing.assert_close(single_q, replay.rewards + not_done * model.gamma * next_q_target[:, :1])
     assert (single_q - targets).abs().max() > 500  # the two rules differ on these networks
 
@@ -57,14 +57,14 @@ def test_huber_loss_is_sb3s_smooth_l1_over_the_same_terms(loss_on_all_actions):
     if not loss_on_all_actions:
         targets = targets[:, 1:]
     expected = (0.5 * 0.5**2 + (3.0 - 0.5)) / 2 if loss_on_all_actions else 3.0 - 0.5
-    assert model._fit(observations, actions, targets) == pytest.approx(expected, rel=1e-5)
-    model.loss = "mse"
+    assert model._objective(model.q_net, observations, actions, targets).item() == pytest.approx(expected, rel=1e-5)
+    mse = TDObjective(LOSSES["mse"], all_actions=loss_on_all_actions)
     expected_mse = (0.5**2 + 3.0**2) / 2 if loss_on_all_actions else 3.0**2
     with th.no_grad():
         q_values = model.q_net(observations)
     shifted = q_values + th.tensor([[0.5, 3.0]])
     shifted = shifted if loss_on_all_actions else shifted[:, 1:]
-    assert model._fit(observations, actions, shifted) == pytest.approx(expected_mse, rel=1e-5)
+    assert mse(model.q_net, observations, actions, shifted).item() == pytest.approx(expected_mse, rel=1e-5)
     assert F.smooth_l1_loss(th.zeros(1), th.tensor([3.0])).item() == pytest.approx(2.5)
 
 
@@ -90,7 +90,7 @@ def test_quantile_loss_gives_q_and_q_hat_quantile_heads_whose_mean_is_q():
     # Acting (B9) and predict() take the greedy action of those means.
     with th.no_grad():
         greedy = model.q_net(observations).argmax(dim=1).numpy()
-    np.testing.assert_array_equal(model._greedy_actions(observations.numpy()), greedy)
+    np.testing.assert_array_equal(model._replays.greedy_actions(observations.numpy()), greedy)
 
 
 def test_quantile_targets_are_each_quantile_of_q_hat_at_the_greedy_next_action():
@@ -100,7 +100,7 @@ def test_quantile_targets_are_each_quantile_of_q_hat_at_the_greedy_next_action()
         model.q_net_target.q_net[-1].bias.copy_(th.tensor([50.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 100.0, 0.0, 100.0]))
     replay = model.replay_buffer.sample(16)
     with th.no_grad():
-        targets = model._td_targets(replay)
+        targets = model._objective.targets(model.policy, replay, model.gamma)
         next_quantiles = model.q_net_target.quantiles(replay.next_observations)
     assert targets.shape == (16, 5)
     assert (model.q_net_target(replay.next_observations).argmax(dim=1) == 1).all()
@@ -122,7 +122,7 @@ def test_quantile_loss_weighs_each_pair_by_its_quantiles_level():
     tau = th.tensor([0.25, 0.75])
     weights = (tau - (u < 0).float()).abs()
     expected = (weights * huber).sum() / 2  # summed over the quantiles, averaged over the 2 targets
-    assert model._fit(observations, actions, targets) == pytest.approx(expected.item(), rel=1e-5)
+    assert model._objective(model.q_net, observations, actions, targets).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_quantile_loss_and_head_need_each_other_and_the_taken_action_only():

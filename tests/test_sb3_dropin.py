@@ -279,7 +279,7 @@ class SpaceEnv(gym.Env):
 def test_discrete_multidiscrete_multibinary_states_are_encoded_as_sb3_does(space, state, encoded):
     venv = VecHistory(make_vec_env(lambda: SpaceEnv(space), n_envs=1, seed=0), history_length=3)
     assert venv.observation_space.shape == (3 * len(encoded),) and venv.observation_space.dtype == np.float32
-    np.testing.assert_array_equal(venv._encode(np.array([state])), np.array([encoded], dtype=np.float32))
+    np.testing.assert_array_equal(venv.encode(np.array([state])), np.array([encoded], dtype=np.float32))
     model = BlogDQN("MlpPolicy", SpaceEnv(space), **SMALL)
     model.learn(80)
     assert model.observation_space.shape == (4 * len(encoded),) and not model.warming_up

@@ -138,7 +138,8 @@ def test_continue_training_with_i_keeps_epsilon_and_counters(trained: Path) -> N
     second = BlogDQN.load(trained / "blogdqn" / f"{ENV_ID}_2" / f"{ENV_ID}.zip")
 
     assert second._n_exploration_decisions > first._n_exploration_decisions > 0
-    assert second.exploration_rate == pytest.approx(second._blog_epsilon(second._n_exploration_decisions))
+    epsilon = second._schedule.epsilon_at_decision(second._n_exploration_decisions, None)
+    assert second.exploration_rate == pytest.approx(epsilon)
     assert second.exploration_rate < first.exploration_rate
     assert second._n_updates > first._n_updates
     assert second._n_target_updates > first._n_target_updates
@@ -367,7 +368,7 @@ def test_every_tuned_entry_builds_its_models_arguments(env_id):
         assert model.lr_schedule(1.0) == pytest.approx(float(entry["learning_rate"][4:]))
         assert model.lr_schedule(0.0) == 0.0
     assert preset.n_timesteps == entry["n_timesteps"]
-    assert model._uses_kernel(), "a tuned preset runs on the fused kernel"
+    assert model.uses_kernel, "a tuned preset runs on the fused kernel"
 
 
 def test_a_tuned_preset_trains_in_one_line_with_its_episode_budget():

@@ -1,7 +1,10 @@
-"""BlogDQN: the blog's reproduction of the Nature-2015 DQN as an SB3 algorithm.
+"""
+BlogDQN: the blog's reproduction of the Nature-2015 DQN as an SB3 algorithm.
 
-Every rule is cited as B1...B17 from BLOG_SEMANTICS.md. Where the blog differs from
-standard DQN, a constructor switch restores the standard behaviour (README, option table).
+This file gathers experience in the blog's order (B2, B5, B6, B8, B9, B14) inside SB3's
+off-policy loop. What a replay fits is ``objectives.py``, how it runs ``learning.py`` and
+``kernel.py``, when it runs (and what ε is) ``schedules.py``. Every rule is cited as
+B1...B17 from BLOG_SEMANTICS.md; ``docs/blogdqn.md`` explains each switch.
 """
 
 import io
@@ -17,163 +20,101 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import (
-    GymEnv,
-    MaybeCallback,
-    RolloutReturn,
-    Schedule,
-    TrainFreq,
-    TrainFrequencyUnit,
-)
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, RolloutReturn, Schedule, TrainFreq
+from stable_baselines3.common.type_aliases import TrainFrequencyUnit as Unit
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.dqn import DQN
 
-from sb3_blogdqn.blogdqn.kernel import ReplayKernel
-from sb3_blogdqn.blogdqn.learning import ReplayLearning
+from sb3_blogdqn.blogdqn import checks
+from sb3_blogdqn.blogdqn.envs import nonfinite_transitions, wrap_blog_env
+from sb3_blogdqn.blogdqn.kernel import KernelReplays
+from sb3_blogdqn.blogdqn.learning import make_replays, update_target
+from sb3_blogdqn.blogdqn.objectives import LOSSES, TDObjective
 from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy, MlpPolicy
-from sb3_blogdqn.blogdqn.saving import describe_path, read_saved_model, saved_env_problems
+from sb3_blogdqn.blogdqn.saving import checked_load_env, describe_path
+from sb3_blogdqn.blogdqn.schedules import Schedule as BlogSchedule
 from sb3_blogdqn.common.buffers import HistoryReplayBuffer, NStepHistoryReplayBuffer
-from sb3_blogdqn.common.checks import (
-    BLOG_HISTORY_LENGTH,
-    QRDQN_N_QUANTILES,
-    Problem,
-    SetupError,
-    batch_of_one_problems,
-    find_vec_wrapper,
-    history_length_problems,
-    hyperparameter_problems,
-    n_step_problems,
-    quantile_loss_problems,
-    raise_problems,
-    sb3_argument_problems,
-    scaler_problems,
-)
-from sb3_blogdqn.common.wrappers import VecHistory, encode_states, env_history, wrap_blog_env
+from sb3_blogdqn.common.checks import BLOG_HISTORY_LENGTH, Problem, SetupError, history_length_problems, raise_problems
+from sb3_blogdqn.common.wrappers import Histories, VecHistory, encode_states, env_history
 
 SelfBlogDQN = TypeVar("SelfBlogDQN", bound="BlogDQN")
 
+BLOG_SWITCHES = (
+    "history_length", "target_update_on_episode_step", "exploration_decisions", "loss_on_all_actions",
+    "per_sample_updates", "handle_timeout_termination", "act_with_target", "use_kernel", "on_nonfinite", "double_q",
+    "loss", "scaler_from_bounds", "standardize_inputs", "skip_short_histories",
+)
+"""BlogDQN's arguments that SB3's DQN does not take: the blog's rules and their switches, saved as given."""
 
-class BlogDQN(ReplayLearning, DQN):
+
+class BlogDQN(DQN):
     """
     The blog's DQN (Keras, CartPole-v1) on SB3's off-policy machinery.
 
-    Defaults reproduce the blog (B1-B16). The env is wrapped in a ``VecHistory`` (B1-B3)
-    unless it already has one; the policy's input layer is a StandardScaler fitted once
-    on the warm-up histories (B4, B6). The first ``learn()`` call starts with the warm-up:
-    random play until ``learning_starts`` full-history transitions are stored. It runs in
-    SB3's loop like DQN's ``learning_starts``: callbacks see its steps and ``num_timesteps``
-    counts them; :class:`StopTrainingOnMaxLearningEpisodes` counts the blog's learning
-    episodes, which exclude it.
+    Defaults reproduce the blog (B1-B16). The env is wrapped in a ``VecHistory`` (B1-B3) unless
+    it has one; the policy's input layer is a StandardScaler fitted once on the warm-up (B4, B6),
+    random play until ``learning_starts`` full-history transitions are stored, which runs in
+    SB3's loop like DQN's ``learning_starts``. ``docs/blogdqn.md`` explains every switch.
 
     :param policy: ``"MlpPolicy"`` (:class:`BlogDQNPolicy`) or a policy class
-    :param env: an env id, a gymnasium env or a VecEnv (wrapped as needed, see above)
+    :param env: an env id, a gymnasium env or a VecEnv (wrapped as needed)
     :param learning_rate: Adam's learning rate, or a schedule (B12; blog 1e-3)
-    :param buffer_size: replay memory capacity, FIFO (B5; blog ``memory_size`` 2000)
-    :param learning_starts: full-history transitions stored by random play before
-        learning; the scaler is fitted on them (B4, B6; blog ``replay_start_size`` 32).
-        SB3's DQN counts env steps here; BlogDQN counts stored transitions (B2 steps store
-        none), and at least ``batch_size`` of them, which the first replay draws (B7).
-    :param batch_size: transitions per replay, drawn without replacement (B7; ``mb_size`` 32)
-    :param tau: the target update's coefficient: 1 copies Q into Q̂ (B13, the blog), below 1
-        is SB3's Polyak averaging ``Q̂ ← τ Q + (1 - τ) Q̂`` at the same moments
+    :param buffer_size: replay memory capacity, FIFO (B5; blog 2000)
+    :param learning_starts: full-history transitions stored by the warm-up (B6; blog 32)
+    :param batch_size: transitions per replay, drawn without replacement (B7; blog 32)
+    :param tau: 1: the target copy (B13); below 1: SB3's Polyak averaging
     :param gamma: discount factor (blog 0.99)
-    :param train_freq: with ``gradient_steps=-1`` and the default 1: the blog's schedule
-        (B11), one replay per stored transition, run inside its env step before the
-        target copy (B13). Anything else is SB3's schedule: ``gradient_steps`` replays after
-        every ``train_freq`` env steps (or ``(n, "episode")``), after that step's target update.
-    :param gradient_steps: replays per ``train_freq``; -1 (default) as in SB3, as many as
-        transitions: with ``train_freq=1``, one per stored transition (the B2 steps store
-        none), otherwise one per env step of each env collected in the rollout
-    :param replay_buffer_class: None: BlogDQN's memory, :class:`HistoryReplayBuffer` (B5,
-        B7), or its n-step variant when ``n_steps > 1``. Any SB3 ``ReplayBuffer`` subclass
-        is accepted; BlogDQN builds every buffer with one row per stored transition
-        (``n_envs=1``), since each env's transitions are stored one by one (B2, B5).
+    :param train_freq: 1 with ``gradient_steps=-1``: the blog's replays (B11); else SB3's
+    :param gradient_steps: replays per ``train_freq``; -1: one per stored transition
+    :param replay_buffer_class: None: BlogDQN's memory (B5, B7); else an SB3 ``ReplayBuffer``
     :param replay_buffer_kwargs: passed to the replay buffer's constructor
-    :param optimize_memory_usage: must stay False: the blog's memory stores each next
-        history (B5), the rows of several envs and episodes with skipped steps (B2)
-        interleave, so a next observation cannot be read from the following row
-    :param n_steps: SB3's n-step returns (1: the blog's one-step targets, B10); with more,
-        consecutive rows must be consecutive steps of one env, so it needs one env
-    :param target_update_interval: target copy period (B13; blog ``C`` 100)
-    :param exploration_fraction: B8 switch. None: the blog's per-decision decay. A float:
-        SB3's schedule, linear over that fraction of each ``learn()`` call.
-    :param exploration_initial_eps: ε before the first decision (blog ``eps`` 1.0)
-    :param exploration_final_eps: ε floor (blog ``eps_min`` 1e-4)
-    :param max_grad_norm: gradient-norm clipping; ``inf`` (default): none, as the blog (B10)
+    :param optimize_memory_usage: must stay False (B2, B5)
+    :param n_steps: n-step returns (1: the blog's one-step targets, B10; more needs one env)
+    :param target_update_interval: target update period (B13; blog ``C`` 100)
+    :param exploration_fraction: None: the blog's per-decision ε (B8); a float: SB3's
+    :param exploration_initial_eps: ε before the first decision (blog 1.0)
+    :param exploration_final_eps: ε's floor (blog 1e-4)
+    :param max_grad_norm: gradient-norm clipping; ``inf``: none, as the blog (B10)
     :param stats_window_size: episodes averaged for ``rollout/`` logging
     :param tensorboard_log: tensorboard log folder (None: no tensorboard)
-    :param policy_kwargs: passed to the policy (``net_arch``, ``optimizer_kwargs``...)
+    :param policy_kwargs: passed to the policy (``net_arch``, ``n_quantiles``...)
     :param verbose: 0 silent, 1 info, 2 debug
     :param seed: seed for the pseudo-random generators
     :param device: torch device (``"auto"``: CUDA if available)
-    :param history_length: states per observation history (B1; ``agent_hist_len`` 4).
-        None (default): the length of the env's ``VecHistory`` if it has one, else 4.
-    :param target_update_on_episode_step: B13. True: copy Q into Q̂ after the step's
-        replay whenever the *within-episode* step index is a multiple of
-        ``target_update_interval`` (so also at every episode's step 0). False: standard
-        DQN, every ``target_update_interval`` environment steps. With several envs the
-        copy happens when any env's step index qualifies.
-    :param exploration_decisions: B8, ε reaches its floor after this many full-history
-        action choices, decremented before each draw (blog ``final_expl_step`` 1000)
-    :param loss_on_all_actions: B10. True: the target vector is Q̂(s) with the taken
-        action's entry replaced by the TD target, and the loss is the MSE over all
-        actions. False: standard DQN, MSE on the taken action only.
-    :param per_sample_updates: B11. True: each replay fits the minibatch one sample at a
-        time (``batch_size`` Adam steps on batches of one, targets computed once before).
-        False: one Adam step on the whole minibatch. Layers that cannot train on batches of
-        one (BatchNorm) are refused while it is True.
-    :param handle_timeout_termination: B14. False: an episode cut by the env's time limit
-        is stored as terminal (no bootstrap), like old gym's ``done``. True: SB3's
-        standard, bootstrap through truncation. None (default): the value given in
-        ``replay_buffer_kwargs`` (SB3's place for it), else False.
-    :param act_with_target: B16. ``predict()`` acts with the target network, as the blog's
-        ``run()``; off by default so that callbacks evaluate the online network.
-    :param use_kernel: run the replays (B10-B12) and the greedy actions (B9) in the fused
-        numba kernel (``sb3_blogdqn.blogdqn.kernel``) instead of the plain-torch reference
-        path; same numbers up to float rounding, tens of times faster. None (auto): the
-        kernel wherever it can serve (CPU, the blog's network shape of Linear layers with
-        ReLU, StandardScalerExtractor, KerasAdam or plain torch Adam, BlogDQN's one-step or
-        n-step memory), else the reference path with one warning naming the reason. True:
-        the kernel or a ValueError saying why not. False: always the reference path.
-    :param on_nonfinite: what a NaN or infinite observation or reward from the env does.
-        ``"raise"``: a ``ValueError`` naming the env and the value, before it is stored.
-        ``"skip"``: a warning; every transition whose history, next history or reward is
-        non-finite is dropped, and a non-finite history is acted on like a short one (B2:
-        random action, no ε change). Either way it never reaches the replay memory, the
-        scaler or the weights; ``n_rejected_nonfinite`` counts the dropped transitions.
-    :param double_q: not in the blog nor in SB3's DQN (van Hasselt et al., 2016). False
-        (default): the TD target bootstraps on ``max_a Q̂(s', a)`` (B10). True: Double DQN,
-        on ``Q̂(s', argmax_a Q(s', a))``, the online network choosing the action.
-    :param loss: ``"mse"`` (default): B10's Keras ``mse``, mean squared error. ``"huber"``:
-        SB3 DQN's ``F.smooth_l1_loss``, quadratic within 1 of the target and linear beyond,
-        averaged over the same terms (all actions or the taken one, ``loss_on_all_actions``).
-        ``"quantile"``: QR-DQN's (Dabney et al., 2018; sb3-contrib's ``QRDQN``): Q and Q̂ give
-        ``policy_kwargs["n_quantiles"]`` quantiles per action (default 200, as sb3-contrib), Q
-        is their mean, and the taken action's quantiles are fitted to the TD target's
-        ``r + γ θ̂_j(s', a*)``, ``a*`` the greedy next action, by the quantile Huber loss
-        (κ = 1, summed over Q's quantiles, averaged over the targets' and the batch). It
-        needs ``loss_on_all_actions=False``.
-    :param scaler_from_bounds: B4 switch, not in the blog. False (default): the scaler is
-        fitted on the warm-up histories. True: every feature whose observation-space bounds
-        are finite is scaled by them instead, ``[low, high]`` onto [-1, 1]; unbounded ones
-        (CartPole-v1's velocities) keep the warm-up's statistics. For envs whose random play
-        stays in a small part of the state space (MountainCar-v0).
-    :param standardize_inputs: B4 switch, not in the blog. True (default): the network's input
-        layer is the StandardScaler fitted on the warm-up histories. False: it stays the
-        identity, so the network sees the histories as the env gives them (as SB3's DQN does);
-        the layer is kept, so the fused kernel serves it, and the warm-up (B6) is then only the
-        memory's first ``max(learning_starts, batch_size)`` transitions of random play.
-    :param skip_short_histories: B2 switch. True (default, the blog): on the first
-        ``history_length - 1`` steps of each episode the history is not full; the agent acts
-        randomly, ε stays and nothing is stored or replayed. False: those steps act ε-greedily
-        on the ``VecHistory``'s padded histories (B3, the ones a deployed agent starts from)
-        and are stored and replayed like any other, as SB3's DQN on a ``VecHistory`` env.
+    :param history_length: states per history (B1; blog 4); None: the env's, else 4
+    :param target_update_on_episode_step: B13: copy at within-episode step multiples of C
+    :param exploration_decisions: B8: decisions until ε reaches its floor (blog 1000)
+    :param loss_on_all_actions: B10: fit every action's output, untaken ones to Q̂(s)
+    :param per_sample_updates: B11: fit each minibatch one sample at a time
+    :param handle_timeout_termination: B14: False: a time-limit cut is terminal; None: from kwargs
+    :param act_with_target: B16: ``predict()`` acts with the target network
+    :param use_kernel: the fused kernel (True), the reference path (False), or the kernel where it can (None)
+    :param on_nonfinite: NaN or inf from the env: ``"raise"``, or ``"skip"`` the transition
+    :param double_q: Double DQN targets (not the blog's)
+    :param loss: ``"mse"`` (B10), ``"huber"`` (SB3's DQN) or ``"quantile"`` (QR-DQN)
+    :param scaler_from_bounds: B4: scale bounded features by the space's bounds
+    :param standardize_inputs: B4: the scaler; False leaves the inputs as the env gives them
+    :param skip_short_histories: B2: random actions, nothing stored, on short histories
     :param _init_setup_model: whether to build the network on creation
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy}
     policy: BlogDQNPolicy
     replay_buffer: HistoryReplayBuffer
+    history_length: int
+    target_update_on_episode_step: bool
+    exploration_decisions: int
+    loss_on_all_actions: bool
+    per_sample_updates: bool
+    handle_timeout_termination: bool
+    act_with_target: bool
+    use_kernel: bool | None
+    on_nonfinite: str
+    double_q: bool
+    loss: str
+    scaler_from_bounds: bool
+    standardize_inputs: bool
+    skip_short_histories: bool
 
     def __init__(
         self,
@@ -218,93 +159,53 @@ class BlogDQN(ReplayLearning, DQN):
         skip_short_histories: bool = True,
         _init_setup_model: bool = True,
     ) -> None:
-        replay_buffer_kwargs = dict(replay_buffer_kwargs or {})
-        # check_env-style: every problem of the sizes, the spaces and the wrappers, in one error.
-        problems = hyperparameter_problems(
-            buffer_size, learning_starts, batch_size, target_update_interval, exploration_decisions, gamma,
-            exploration_initial_eps, exploration_final_eps, exploration_fraction, on_nonfinite, loss,
-        )
-        problems += sb3_argument_problems(
-            tau, gradient_steps, replay_buffer_class, replay_buffer_kwargs, handle_timeout_termination,
-            optimize_memory_usage, n_steps, max_grad_norm,
-        )
-        problems += quantile_loss_problems(loss, loss_on_all_actions, policy_kwargs)
-        problems += scaler_problems(standardize_inputs, scaler_from_bounds)
+        # The flat arguments (the public surface: Zoo YAML and saved zips use these names), grouped
+        # into SB3's DQN's and the blog's switches; the objective and the schedule are built from them.
+        arguments = {name: value for name, value in locals().items() if name not in ("self", "__class__")}
+        arguments["replay_buffer_kwargs"] = dict(replay_buffer_kwargs or {})
+        self._check_arguments(arguments)
+        switches = {name: arguments.pop(name) for name in BLOG_SWITCHES}
+        arguments.pop("_init_setup_model")
+        super().__init__(**arguments, _init_setup_model=False)
+        vars(self).update(switches)
+        self._kernel_fallback_reason: str | None = None
+        # The learned agent's state beyond the weights; all of it is saved with the model.
+        self.exploration_rate = exploration_initial_eps
+        self._n_exploration_decisions = 0  # B8 counts decisions, across learn() calls
+        self._warmup_done = False  # B4: the scaler is fitted once per model, by the first warm-up
+        n_envs = self.n_envs if self.env is not None else 1  # BaseAlgorithm sets n_envs only with an env
+        self._episode_steps = np.zeros(n_envs, dtype=np.int64)  # within-episode step index (B2, B13)
+        self._n_target_updates = 0
+        self.n_rejected_nonfinite = 0  # transitions dropped by on_nonfinite="skip"
+        if _init_setup_model:
+            self._setup_model()
+
+    def _check_arguments(self, arguments: dict[str, Any]) -> None:
+        """Wrap the env (B1) and check every argument: all problems in one error. Completes ``arguments``."""
+        env, history_length = arguments["env"], arguments["history_length"]
+        problems = checks.argument_problems(arguments)
         if env is None:
             history_length = BLOG_HISTORY_LENGTH if history_length is None else history_length
             problems += history_length_problems(history_length)
         else:
             try:
-                env = wrap_blog_env(env, history_length, verbose)
-                history = env_history(env)
-                history_length = history.history_length
-                # The states the history is made of, for predict() on the unwrapped env's states.
-                self.state_space = history.state_space
+                env = wrap_blog_env(env, history_length, arguments["verbose"])
             except SetupError as error:
                 problems += error.problems
             else:
-                problems += n_step_problems(n_steps, replay_buffer_class, env.num_envs)
+                history: VecHistory = env_history(env)  # type: ignore[assignment]
+                history_length = history.history_length
+                # The states the history is made of, for predict() on the unwrapped env's states.
+                self.state_space = history.state_space
+                problems += checks.n_step_problems(arguments["n_steps"], arguments["replay_buffer_class"], env.num_envs)
         raise_problems(problems)
-        if handle_timeout_termination is None:  # SB3's way to set it, else the blog's B14
-            handle_timeout_termination = replay_buffer_kwargs.get("handle_timeout_termination", False)
-        replay_buffer_kwargs["handle_timeout_termination"] = handle_timeout_termination
-        super().__init__(
-            policy,
-            env,  # type: ignore[arg-type]
-            learning_rate=learning_rate,
-            buffer_size=buffer_size,
-            learning_starts=learning_starts,
-            batch_size=batch_size,
-            tau=tau,
-            gamma=gamma,
-            train_freq=train_freq,
-            gradient_steps=gradient_steps,
-            replay_buffer_class=replay_buffer_class,
-            replay_buffer_kwargs=replay_buffer_kwargs,
-            optimize_memory_usage=optimize_memory_usage,
-            n_steps=n_steps,
-            target_update_interval=target_update_interval,
-            exploration_fraction=exploration_fraction,  # type: ignore[arg-type]
-            exploration_initial_eps=exploration_initial_eps,
-            exploration_final_eps=exploration_final_eps,
-            max_grad_norm=max_grad_norm,
-            stats_window_size=stats_window_size,
-            tensorboard_log=tensorboard_log,
-            policy_kwargs=policy_kwargs,
-            verbose=verbose,
-            seed=seed,
-            device=device,
-            _init_setup_model=False,
-        )
-        self.history_length = history_length
-        self.target_update_on_episode_step = target_update_on_episode_step
-        self.exploration_decisions = exploration_decisions
-        self.loss_on_all_actions = loss_on_all_actions
-        self.per_sample_updates = per_sample_updates
-        self.handle_timeout_termination = handle_timeout_termination
-        self.act_with_target = act_with_target
-        self.use_kernel = use_kernel
-        self.on_nonfinite = on_nonfinite
-        self.double_q = double_q
-        self.loss = loss
-        if loss == "quantile":  # the policy's quantile head (QRDQN's n_quantiles, a policy kwarg there too)
-            self.policy_kwargs = {"n_quantiles": QRDQN_N_QUANTILES, **self.policy_kwargs}
-        self.scaler_from_bounds = scaler_from_bounds
-        self.standardize_inputs = standardize_inputs
-        self.skip_short_histories = skip_short_histories
-        self._kernel: ReplayKernel | None = None  # bound lazily to the policy's tensors, never saved
-
-        # The learned agent's state beyond the weights; all of it is saved with the model.
-        self.exploration_rate = exploration_initial_eps
-        self._n_exploration_decisions = 0  # B8 counts decisions, across learn() calls
-        self._warmup_done = False  # B4: the scaler is fitted once per model, by the first warm-up
-        n_envs = self.n_envs if env is not None else 1  # BaseAlgorithm sets n_envs only with an env
-        self._episode_steps = np.zeros(n_envs, dtype=np.int64)  # within-episode step index (B2, B13)
-        self._n_target_updates = 0
-        self.n_rejected_nonfinite = 0  # transitions dropped by on_nonfinite="skip"
-
-        if _init_setup_model:
-            self._setup_model()
+        kwargs = arguments["replay_buffer_kwargs"]
+        if arguments["handle_timeout_termination"] is None:  # SB3's way to set it, else the blog's B14
+            arguments["handle_timeout_termination"] = kwargs.get("handle_timeout_termination", False)
+        kwargs["handle_timeout_termination"] = arguments["handle_timeout_termination"]
+        if arguments["loss"] == "quantile":  # the policy's quantile head (QRDQN's n_quantiles, a policy kwarg there too)
+            arguments["policy_kwargs"] = {"n_quantiles": checks.QRDQN_N_QUANTILES, **(arguments["policy_kwargs"] or {})}
+        arguments.update(env=env, history_length=history_length)
 
     def _setup_model(self) -> None:
         # One row per stored transition whatever the number of envs (B2, B5): BlogDQN builds
@@ -316,9 +217,16 @@ class BlogDQN(ReplayLearning, DQN):
         self.replay_buffer_class = replay_buffer_class  # None stays "BlogDQN's memory" (SB3 names its own default)
         self.policy.act_with_target = self.act_with_target
         if self.per_sample_updates:
-            raise_problems(batch_of_one_problems(self.policy))
-        self._kernel = None
-        self._kernel_fallback_reason = self._check_kernel()
+            raise_problems(checks.batch_of_one_problems(self.policy))
+        self._objective = TDObjective(LOSSES[self.loss], self.loss_on_all_actions, self.double_q)
+        self._schedule = BlogSchedule(
+            self.gradient_steps == -1 and self.train_freq == TrainFreq(1, Unit.STEP), self.target_update_interval,
+            self.target_update_on_episode_step, self.exploration_initial_eps, self.exploration_final_eps,
+            self.exploration_decisions, self.exploration_fraction,
+        )
+        self._replays, self._kernel_fallback_reason = make_replays(
+            self.policy, self.replay_buffer, self._objective, self.per_sample_updates, self.max_grad_norm, self.use_kernel
+        )
 
     def _make_replay_buffer(self) -> ReplayBuffer:
         kwargs = dict(self.replay_buffer_kwargs)
@@ -328,20 +236,18 @@ class BlogDQN(ReplayLearning, DQN):
             if self.n_steps > 1:
                 buffer_class = NStepHistoryReplayBuffer
                 kwargs.update(n_steps=self.n_steps, gamma=self.gamma)
-        return buffer_class(
-            self.buffer_size,
-            self.observation_space,
-            self.action_space,
-            device=self.device,
-            n_envs=1,
-            optimize_memory_usage=self.optimize_memory_usage,
-            **kwargs,
-        )
+        return buffer_class(self.buffer_size, self.observation_space, self.action_space, device=self.device, n_envs=1,
+                            optimize_memory_usage=self.optimize_memory_usage, **kwargs)
 
     @property
     def replays_in_step(self) -> bool:
-        """The blog's schedule (B11, B13): ``train_freq=1``, ``gradient_steps=-1``; else SB3's."""
-        return self.gradient_steps == -1 and self.train_freq == TrainFreq(1, TrainFrequencyUnit.STEP)
+        """The blog's schedule of replays (B11): one per stored transition, inside its env step."""
+        return self._schedule.replays_in_step
+
+    @property
+    def uses_kernel(self) -> bool:
+        """Whether the replays run on the fused kernel; else on the reference path (``_kernel_fallback_reason`` says why)."""
+        return isinstance(self._replays, KernelReplays)
 
     @property
     def warmup_size(self) -> int:
@@ -354,30 +260,25 @@ class BlogDQN(ReplayLearning, DQN):
         return self.replay_buffer is None or self.replay_buffer.size() < self.warmup_size
 
     def _excluded_save_params(self) -> list[str]:
-        # The kernel only holds views of tensors that are saved anyway.
-        return [*super()._excluded_save_params(), "_kernel", "_kernel_fallback_reason"]
+        # Built from the saved switches by _setup_model; the kernel only holds views of saved tensors.
+        return [*super()._excluded_save_params(), "_objective", "_schedule", "_replays", "_kernel_fallback_reason"]
 
     # ----------------------------------------------------------------- acting (B2, B8, B9)
 
-    def _blog_epsilon(self, n_decisions: int) -> float:
-        """ε after ``n_decisions`` decrements of ``(initial - final) / exploration_decisions`` (B8)."""
-        decay = (self.exploration_initial_eps - self.exploration_final_eps) / self.exploration_decisions
-        return max(self.exploration_initial_eps - n_decisions * decay, self.exploration_final_eps)
+    def _decisions(self) -> np.ndarray:
+        """Per env: whether this step is an ε-greedy decision on a full history (B2), not random play (B6)."""
+        if self.warming_up:
+            return np.zeros(self.n_envs, dtype=bool)
+        deciding = self._stores_step()
+        if self.on_nonfinite == "skip":  # with "raise", a NaN/inf history raises before it is stored
+            deciding &= np.isfinite(self._last_obs).all(axis=1)  # acted on like a short history
+        return deciding
 
     def _explores(self) -> bool:
-        """One ε-greedy decision with a full history: decrement ε first, then draw (B8)."""
+        """One ε-greedy decision with a full history: ε first (B8), then the draw."""
         self._n_exploration_decisions += 1
-        if self.exploration_fraction is None:
-            self.exploration_rate = self._blog_epsilon(self._n_exploration_decisions)
+        self.exploration_rate = self._schedule.epsilon_at_decision(self._n_exploration_decisions, self.exploration_rate)
         return bool(np.random.rand() < self.exploration_rate)
-
-    def _greedy_actions(self, observations: np.ndarray) -> np.ndarray:
-        """argmax of the online network Q (B9)."""
-        if self._uses_kernel():
-            return self._bound_kernel().greedy_actions(observations)
-        with th.no_grad():
-            q_values = self.q_net(th.as_tensor(observations, device=self.device))
-        return q_values.argmax(dim=1).cpu().numpy()
 
     def _sample_action(
         self,
@@ -385,26 +286,20 @@ class BlogDQN(ReplayLearning, DQN):
         action_noise: ActionNoise | None = None,
         n_envs: int = 1,
     ) -> tuple[np.ndarray, np.ndarray]:
-        if self.warming_up:
-            full_history = np.zeros(n_envs, dtype=bool)  # B6: random play, no ε change
-        else:
-            full_history = self._stores_step()
-            if self.on_nonfinite == "skip":  # with "raise", a NaN/inf history raises before it is stored
-                # A history holding NaN/inf is acted on like a short one.
-                full_history &= np.isfinite(self._last_obs).all(axis=1)
+        deciding = self._decisions()
         actions = np.zeros(n_envs, dtype=np.int64)
         greedy = np.zeros(n_envs, dtype=bool)
         for i in range(n_envs):
-            # B2: a short history means a random action and no ε change.
-            if full_history[i] and not self._explores():
+            # B2, B6: a random action, and no ε change, unless deciding on a full history.
+            if deciding[i] and not self._explores():
                 greedy[i] = True
             else:
                 actions[i] = self.action_space.sample()
         if greedy.any():
-            actions[greedy] = self._greedy_actions(self._last_obs[greedy])  # type: ignore[index]
+            actions[greedy] = self._replays.greedy_actions(self._last_obs[greedy])  # Q's argmax (B9)
         return actions, actions
 
-    # ------------------------------------------------- one env step: store, replay, copy
+    # ------------------------------------------------- one env step: store, replay, update the target
 
     def _store_transition(
         self,
@@ -417,46 +312,36 @@ class BlogDQN(ReplayLearning, DQN):
     ) -> None:
         """
         SB3's hook after each env step, where the blog's step happens in its order: store the
-        full-history transitions (B2, B5, B14); during the warm-up, only until it is complete
-        (B6), then fit the scaler and start learning episodes from a fresh reset; while
-        learning, one replay per stored transition (B11) and then the target copy (B13).
+        full-history transitions (B2, B5, B14); during the warm-up, only until it is complete (B6),
+        then fit the scaler and start learning episodes; while learning, the step's replays (B11)
+        and target copy (B13) if the schedule puts them inside the step.
         """
         warming_up = self.warming_up
-        # On episode end new_obs[i] is already the next episode's; VecHistory put the
-        # terminal history in infos (B5).
+        # On episode end new_obs[i] is already the next episode's; VecHistory put the terminal history in infos (B5).
         next_observations = [infos[i]["terminal_observation"] if dones[i] else new_obs[i] for i in range(len(dones))]
-        finite = self._finite_transitions(next_observations, reward)
-        stored = np.flatnonzero(self._stores_step() & finite)
+        stored = np.flatnonzero(self._stores_step() & self._finite(next_observations, reward))
         if warming_up:
-            stored = stored[: self.warmup_size - replay_buffer.size()]  # B6 stops at the 32nd, mid-episode
+            stored = stored[: self.warmup_size - replay_buffer.size()]  # B6 stops at the last one, mid-episode
         for i in stored:
-            replay_buffer.add(
-                self._last_obs[i : i + 1],  # type: ignore[index]
-                next_observations[i][None],
-                buffer_action[i : i + 1],
-                reward[i : i + 1],
-                dones[i : i + 1],  # B14: a time-limit cut is terminal unless handle_timeout_termination
-                [infos[i]],
-            )
+            replay_buffer.add(self._last_obs[i : i + 1], next_observations[i][None], buffer_action[i : i + 1],  # type: ignore[index]
+                              reward[i : i + 1], dones[i : i + 1], [infos[i]])  # B14: dones as given
         self._last_obs = new_obs
         if warming_up:
             self._advance_episode_steps(dones)
             if not self.warming_up:
                 self._end_warm_up()
             return
-        if self.replays_in_step and len(stored) > 0:
+        if self._schedule.replays_in_step and len(stored) > 0:
             self.train(gradient_steps=len(stored), batch_size=self.batch_size)
-        if self.target_update_on_episode_step and np.any(self._episode_steps % self.target_update_interval == 0):
+        if self._schedule.target_update_in_step(self._episode_steps):
             self._update_target()
         self._advance_episode_steps(dones)
 
     def _end_warm_up(self) -> None:
         """
-        B6's end: fit the scaler on the warm-up histories (B4, once per model: a memory
-        refilled after ``load()`` keeps the saved scaler; ``scaler_from_bounds`` takes the
-        bounded features' statistics from the space; ``standardize_inputs=False`` fits none),
-        then start the learning episodes from a fresh reset. The episodes cut here report no
-        end to Monitor or callbacks.
+        B6's end: fit the scaler on the warm-up histories (B4; once per model: a memory refilled
+        after ``load()`` keeps the saved scaler), then start the learning episodes from a fresh
+        reset. The episodes cut here report no end to Monitor or callbacks.
         """
         if not self._warmup_done and self.standardize_inputs:
             space = self.observation_space
@@ -467,40 +352,16 @@ class BlogDQN(ReplayLearning, DQN):
         self._last_episode_starts = np.ones(self.n_envs, dtype=bool)
         self._episode_steps[:] = 0
 
-    def _finite_transitions(self, next_observations: list[np.ndarray], rewards: np.ndarray) -> np.ndarray:
+    def _finite(self, next_observations: list[np.ndarray], rewards: np.ndarray) -> np.ndarray:
         """Per env, whether the step's history, next history and reward are finite (``on_nonfinite``)."""
         # The common case, on the per-step path: one sum, which NaN and inf (and an overflow,
-        # for which the per-env checks below then find nothing wrong) make non-finite.
+        # for which the per-env checks then find nothing wrong) make non-finite.
         total = self._last_obs.sum() + sum(obs.sum() for obs in next_observations) + rewards.sum()  # type: ignore[union-attr]
         if np.isfinite(total):
             return np.ones(len(rewards), dtype=bool)
-        checks = {
-            "history": np.isfinite(self._last_obs).all(axis=1),  # type: ignore[arg-type]
-            "next observation": np.array([np.isfinite(obs).all() for obs in next_observations]),
-            "reward": np.isfinite(rewards),
-        }
-        finite = np.logical_and.reduce(list(checks.values()))
-        if self.on_nonfinite == "raise" and not finite.all():
-            i = int(np.flatnonzero(~finite)[0])
-            what = next(name for name, ok in checks.items() if not ok[i])
-            values = {"history": self._last_obs[i], "next observation": next_observations[i], "reward": rewards[i]}  # type: ignore[index]
-            value = np.asarray(values[what]).tolist()
-            raise ValueError(
-                f"Env {i} gave a non-finite {what} (NaN or inf) at timestep {self.num_timesteps}: {value}. "
-                "BlogDQN stops before storing it: it must not reach the replay memory, the StandardScaler "
-                "(B4, which would spread it to every input) or the weights. Fix the env or clip it with a wrapper "
-                "(gymnasium.wrappers.ClipReward, TransformObservation), or pass on_nonfinite='skip' to drop "
-                "such transitions with a warning."
-            )
-        n_rejected = int(np.sum(~finite & self._stores_step()))
-        if n_rejected:
-            self.n_rejected_nonfinite += n_rejected
-            warnings.warn(
-                "on_nonfinite='skip': the env gave a non-finite history, next observation or reward; the "
-                "transitions holding it are dropped (n_rejected_nonfinite counts them).",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        finite, n_rejected = nonfinite_transitions(self._last_obs, next_observations, rewards, self._stores_step(),
+                                                   self.on_nonfinite, self.num_timesteps)
+        self.n_rejected_nonfinite += n_rejected
         return finite
 
     def _stores_step(self) -> np.ndarray:
@@ -526,21 +387,39 @@ class BlogDQN(ReplayLearning, DQN):
     ) -> RolloutReturn:
         rollout = super().collect_rollouts(env, callback, train_freq, replay_buffer, action_noise, learning_starts,
                                            log_interval)
-        if self.replays_in_step:
+        if self._schedule.replays_in_step:
             # SB3's loop then runs gradient_steps=-1 replays per collected env step: none are
             # left, each stored transition had its replay inside its step (B11).
             return rollout._replace(episode_timesteps=0)
         return rollout
 
     def _on_step(self) -> None:
-        """SB3's hook after each env step: the standard-DQN target update (B13 switch) and ε's log."""
+        """SB3's hook after each env step: SB3's target update (B13's switch) and ε (B8's switch), as the schedule says."""
         self._n_calls += 1
-        sb3_period = max(self.target_update_interval // self.n_envs, 1)
-        if not self.target_update_on_episode_step and not self.warming_up and self._n_calls % sb3_period == 0:
+        if not self.warming_up and self._schedule.target_update_after_step(self._n_calls, self.n_envs):
             self._update_target()
-        if self.exploration_fraction is not None:
-            self.exploration_rate = self.exploration_schedule(self._current_progress_remaining)
+        self.exploration_rate = self._schedule.epsilon_after_step(self._current_progress_remaining, self.exploration_rate)
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
+
+    # ----------------------------------------------------------------- learning (B7, B10-B13)
+
+    def train(self, gradient_steps: int, batch_size: int = 32) -> None:
+        """
+        ``gradient_steps`` replays (B7, B10, B11), on the fused kernel or the reference path. Called
+        inside each env step with the blog's schedule, by SB3's loop with another ``train_freq`` /
+        ``gradient_steps``; never during the warm-up (B6).
+        """
+        if self.warming_up:
+            return
+        self._update_learning_rate(self.policy.optimizer)
+        losses = self._replays.replay(self.replay_buffer, gradient_steps, batch_size, self.gamma)
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", float(np.sum(losses)) / np.size(losses))  # a plain sum: cheaper than np.mean
+
+    def _update_target(self) -> None:
+        update_target(self.policy, self.tau)
+        self._n_target_updates += 1
 
     # ----------------------------------------------------------- SB3 plumbing
 
@@ -570,14 +449,8 @@ class BlogDQN(ReplayLearning, DQN):
         progress_bar: bool = False,
     ) -> SelfBlogDQN:
         try:
-            super().learn(
-                total_timesteps=total_timesteps,
-                callback=callback,
-                log_interval=log_interval,
-                tb_log_name=tb_log_name,
-                reset_num_timesteps=reset_num_timesteps,
-                progress_bar=progress_bar,
-            )
+            super().learn(total_timesteps=total_timesteps, callback=callback, log_interval=log_interval,
+                          tb_log_name=tb_log_name, reset_num_timesteps=reset_num_timesteps, progress_bar=progress_bar)
         except KeyboardInterrupt:
             # Ctrl-C may land between env.step() and storing its transition, leaving the env a
             # step ahead of _last_obs. Forget the env's position: the model still saves and
@@ -589,10 +462,9 @@ class BlogDQN(ReplayLearning, DQN):
         return self
 
     def _unfinished_warm_up_message(self) -> str:
-        stored = self.replay_buffer.size()
         message = (
-            f"learn() ended after {self.num_timesteps} env steps still in the warm-up (B6): {stored} of "
-            f"{self.warmup_size} full-history transitions are stored, so nothing was learned yet. "
+            f"learn() ended after {self.num_timesteps} env steps still in the warm-up (B6): {self.replay_buffer.size()} "
+            f"of {self.warmup_size} full-history transitions are stored, so nothing was learned yet. "
         )
         lengths = [info["l"] for info in self.ep_info_buffer or []]
         if lengths and max(lengths) < self.history_length and self.skip_short_histories:
@@ -623,25 +495,25 @@ class BlogDQN(ReplayLearning, DQN):
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
         """
         SB3's ``predict`` (DQN's, with ε when not deterministic) on histories, as the env of
-        :func:`make_blog_env` returns them, or on states of the unwrapped env: then the
-        history travels in ``state`` the way recurrent policies keep theirs, padded with the
-        state at an episode start (``state=None`` or ``episode_start``, B3) and shifted by one
-        state per call (B1). ``evaluate_policy`` threads both, so it runs on unwrapped envs too.
+        :func:`make_blog_env` returns them, or on states of the unwrapped env: then the history
+        travels in ``state`` the way recurrent policies keep theirs, kept by ``VecHistory``'s
+        :class:`Histories` (padded at an episode start, B3; shifted by one state per call, B1).
+        ``evaluate_policy`` threads both, so it runs on unwrapped envs too.
         """
         if not self._holds_states(observation):
             return super().predict(observation, state, episode_start, deterministic)  # type: ignore[arg-type]
-        state_space = self.state_space
-        vectorized = np.shape(observation) != state_space.shape
-        states = encode_states(np.asarray(observation).reshape(-1, *state_space.shape), state_space)
-        history = np.repeat(states[:, None], self.history_length, axis=1)
-        if state is not None:
-            history[:, :-1] = np.asarray(state[0])[:, 1:]
+        vectorized = np.shape(observation) != self.state_space.shape
+        states = encode_states(np.asarray(observation).reshape(-1, *self.state_space.shape), self.state_space)
+        if state is None:
+            histories = Histories.started(states, self.history_length, self.observation_space.dtype)
+        else:
+            histories = Histories(np.array(state[0], dtype=self.observation_space.dtype))
+            histories.push(states)
             if episode_start is not None:
-                starts = np.asarray(episode_start, dtype=bool).reshape(-1)
-                history[starts] = states[starts, None]
-        histories = history.reshape(len(states), -1).astype(self.observation_space.dtype, copy=False)
-        actions, _ = super().predict(histories if vectorized else histories[0], None, None, deterministic)
-        return actions, (history,)
+                histories.restart(states, np.asarray(episode_start, dtype=bool).reshape(-1))
+        flat = histories.flat()
+        actions, _ = super().predict(flat if vectorized else flat[0], None, None, deterministic)
+        return actions, (histories.array,)
 
     def _holds_states(self, observation: Any) -> bool:
         """Whether ``observation`` is one state or a batch of states of the unwrapped env, not histories."""
@@ -668,27 +540,14 @@ class BlogDQN(ReplayLearning, DQN):
         **kwargs: Any,
     ) -> SelfBlogDQN:
         """
-        SB3's ``load``, refusing what it would load wrongly or partly (issue 6): a truncated or
-        corrupted zip, a zip saved by another algorithm or missing part of the agent's state,
-        and an env whose history length, state size or actions differ from the model's. Each
-        raises a :class:`~sb3_blogdqn.common.checks.SetupError` naming the file and the mismatch.
+        SB3's ``load``, refusing what it would load wrongly or partly: a truncated or corrupted
+        zip, a zip saved by another algorithm or missing part of the agent's state, and an env
+        whose history length, state size or actions differ from the model's. Each raises a
+        :class:`~sb3_blogdqn.SetupError` naming the file and the mismatch.
         """
-        where = describe_path(path)
-        data, _ = read_saved_model(path, custom_objects)
-        if env is not None:
-            # SB3 checks the env's spaces before building the model: give it the history first
-            # (the env's own, if it has one, so that a different length is reported, not hidden).
-            # The model is then built on it with history_length=None: the env's length.
-            history = find_vec_wrapper(env, VecHistory) if isinstance(env, VecEnv) else None
-            history_length = data["history_length"] if history is None else history.history_length
-            try:
-                env = wrap_blog_env(env, history_length, data.get("verbose", 0))
-                problems = saved_env_problems(data, env)
-            except SetupError as error:
-                problems = error.problems
-            raise_problems(problems, f"Cannot load the BlogDQN model {where} on this env")
+        env = checked_load_env(path, env, custom_objects)
         try:
             return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
         except RuntimeError as error:  # torch's load_state_dict: the weights do not fit the network
             raise SetupError([Problem(f"its parameters do not fit the network it describes: {error}")],
-                             f"Cannot load a BlogDQN model from {where}") from error
+                             f"Cannot load a BlogDQN model from {describe_path(path)}") from error

@@ -1,25 +1,29 @@
 """
-The fused CPU kernel behind BlogDQN's replays (B7, B9-B12), with one-step (B10) or n-step targets.
+The fused CPU kernel: BlogDQN's replays (B7, B10-B12) and greedy actions (B9) compiled by numba.
 
-The blog fits each minibatch one sample at a time (B11): 32 forward passes, backward
-passes and Adam steps per environment step, on a network of about a thousand weights.
-Done with torch, the per-call overhead dominates; here numba compiles the whole replay
-(TD targets from Q̂, then the fits) into one loop. It computes exactly what
-``BlogDQN._td_targets`` and ``BlogDQN._fit`` compute — ``tests/test_kernel.py`` checks
-it against them — and works in place on numpy views of the torch parameters, the
-scaler buffers and the :class:`KerasAdam` state, so ``predict``, callbacks and
+The blog fits each minibatch one sample at a time (B11): 32 forward passes, backward passes
+and Adam steps per environment step, on a network of about a thousand weights. Done with
+torch, the per-call overhead dominates; here numba compiles the whole replay (TD targets from
+Q̂, then the fits) into one loop. It computes what the reference path (``learning.py``, on the
+:class:`~sb3_blogdqn.blogdqn.objectives.TDObjective`) computes, to float rounding, which
+``tests/test_kernel.py`` checks one replay step at a time, and works in place on numpy views of
+the torch parameters, the scaler buffers and the Adam state, so ``predict``, callbacks and
 save/load see the kernel's updates as if torch had made them.
 
-The network is the one :class:`BlogDQNPolicy` builds: a :class:`StandardScalerExtractor`,
-then ``Linear`` layers with ``ReLU`` between them and a linear head, any widths: one
-Q-value per action, or with the quantile loss (``loss="quantile"``, a
-:class:`QuantileQNetwork`) ``n_quantiles`` values per action, quantile ``j`` of action
-``a`` at head output ``j * n_actions + a`` as sb3-contrib lays them out. Gradients are
-not clipped (B10) unless ``max_grad_norm`` is finite, as ``clip_grad_norm_`` clips them.
-Arithmetic is float32 in the order torch uses, so the two paths agree to float rounding.
+The network is the one :class:`BlogDQNPolicy` builds: a :class:`StandardScalerExtractor`, then
+``Linear`` layers with ``ReLU`` between them and a linear head, any widths, with one Q-value per
+action or ``n_quantiles`` values per action (a :class:`QuantileQNetwork`: quantile ``j`` of
+action ``a`` at head output ``j * n_actions + a``, as sb3-contrib lays them out). Arithmetic is
+float32 in the order torch uses, so the two paths agree to float rounding.
+
+The compiled functions take their inputs as four records (namedtuples, which numba compiles to
+structs): a :class:`Network` (one Q network's weights and scaler), its :class:`AdamState`, the
+replay :class:`Memory`, and the :class:`Settings` of the objective and the optimizer; a
+:class:`Workspace` holds the scratch arrays, allocated once per minibatch size.
 """
 
-import math
+import itertools
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -28,9 +32,13 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.dqn.policies import QNetwork
 from torch import nn
 
+from sb3_blogdqn.blogdqn.objectives import Huber, QuantileHuber, SquaredError, TDObjective
 from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy, QuantileQNetwork, StandardScalerExtractor
-from sb3_blogdqn.common.buffers import HistoryReplayBuffer
+from sb3_blogdqn.common.buffers import HistoryReplayBuffer, NStepHistoryReplayBuffer
 from sb3_blogdqn.common.optim import KerasAdam
+
+# The objectives' loss codes, frozen into the compiled code as constants.
+SQUARED_ERROR, HUBER, QUANTILE_HUBER = SquaredError.code, Huber.code, QuantileHuber.code
 
 # error_model="numpy": IEEE division (inf/NaN) instead of a ZeroDivisionError check per division.
 # Reassociation lets LLVM vectorize the dot products; the sums then round in another order
@@ -41,37 +49,125 @@ _jit = numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contrac
 _inline = numba.njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"}, inline="always")
 
 
-# --------------------------------------------------------------------------- compiled code
-#
-# A network is described by ``sizes`` (input, hidden..., head outputs) and a tuple of flat
-# float32 arrays ``params = (W1, b1, W2, b2, ...)``, each ``W`` row-major (out, in) as in
-# ``nn.Linear``. One sample's activations live in one row of ``acts``: the scaled input,
-# then each layer's output after its ReLU (the head has none); ``offsets`` locate them.
-# ``n_quantiles`` is 0 for a head of Q-values, else the quantiles per action (loss="quantile").
+class Network(NamedTuple):
+    """One Q network as the kernel reads it: numpy views of the torch tensors, shared with them."""
 
-
-@_jit
-def _offsets(sizes):
-    offsets = np.zeros(len(sizes) + 1, np.int64)
-    for layer in range(len(sizes)):
-        offsets[layer + 1] = offsets[layer] + sizes[layer]
-    return offsets
-
-
-@_jit
-def _scale_into(observation, mean, scale, row):
+    params: tuple[np.ndarray, ...]
+    """``(W1, b1, W2, b2, ...)`` flat float32, each ``W`` row-major ``(out, in)`` as in ``nn.Linear``."""
+    mean: np.ndarray
+    scale: np.ndarray
     """The StandardScaler input layer (B4): ``(x - mean) / scale``."""
+    sizes: np.ndarray
+    """Input, hidden..., head outputs."""
+    n_quantiles: int
+    """0: a head of Q-values; else quantiles per action (Q is their mean)."""
+
+
+class AdamState(NamedTuple):
+    """Adam's moments and step counts, one flat array per parameter, views of the optimizer's state."""
+
+    exp_avg: tuple[np.ndarray, ...]
+    exp_avg_sq: tuple[np.ndarray, ...]
+    steps: tuple[np.ndarray, ...]
+
+
+class Memory(NamedTuple):
+    """The replay memory's arrays, one row per transition (B5)."""
+
+    observations: np.ndarray
+    next_observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    timeouts: np.ndarray
+    n_steps: int
+    """Rewards summed per return; 1: the blog's one-step targets (B10)."""
+    newest: int
+    """The newest row: n-step returns stop there (the next row is an older episode)."""
+
+
+class Settings(NamedTuple):
+    """What a replay computes: the objective's codes (:meth:`TDObjective.codes`), B11, clipping, Adam."""
+
+    loss: int
+    all_actions: bool
+    double_q: bool
+    per_sample: bool
+    max_grad_norm: float
+    gamma: float
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    torch_adam: bool
+    """torch's Adam adds ``eps`` after the bias correction, Keras' before it (B12)."""
+
+
+class Workspace(NamedTuple):
+    """Scratch arrays of the replays of one minibatch size (one row or column per sample)."""
+
+    offsets: np.ndarray
+    grad_offsets: np.ndarray
+    acts: np.ndarray
+    deltas: np.ndarray
+    columns: np.ndarray
+    grad: np.ndarray
+    targets: np.ndarray
+    actions: np.ndarray
+    next_actions: np.ndarray
+    returns: np.ndarray
+    discounts: np.ndarray
+    next_rows: np.ndarray
+
+
+def make_workspace(network: Network, batch_size: int) -> Workspace:
+    """
+    Scratch arrays for minibatches of ``batch_size``. One sample's activations live in one row of
+    ``acts``: the scaled input, then each layer's output after its ReLU (the head has none);
+    ``offsets`` locate them. ``grad`` holds every parameter's gradient, parameter ``p`` (W1, b1,
+    W2, b2, ...) from ``grad_offsets[p]`` to ``grad_offsets[p + 1]``.
+    """
+    sizes = network.sizes
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    pairs = list(itertools.pairwise(sizes))
+    grad_sizes = [size for n_in, n_out in pairs for size in (n_in * n_out, n_out)]
+    grad_offsets = np.concatenate([[0], np.cumsum(grad_sizes)]).astype(np.int64)
+    n_actions = int(sizes[-1]) // max(network.n_quantiles, 1)
+    return Workspace(
+        offsets=offsets,
+        grad_offsets=grad_offsets,
+        acts=np.empty((batch_size, offsets[-1]), np.float32),
+        deltas=np.empty((batch_size, offsets[-1]), np.float32),
+        columns=np.empty((offsets[-1], batch_size), np.float32),
+        grad=np.empty(grad_offsets[-1], np.float32),
+        targets=np.empty((batch_size, max(n_actions, network.n_quantiles)), np.float32),
+        actions=np.empty(batch_size, np.int64),
+        next_actions=np.zeros(batch_size, np.int64),
+        returns=np.empty(batch_size, np.float32),
+        discounts=np.empty(batch_size, np.float32),
+        next_rows=np.empty(batch_size, np.int64),
+    )
+
+
+# --------------------------------------------------------------------------- forward
+
+
+@_inline
+def _scale_into(observation, network, row):
+    """The StandardScaler input layer (B4): ``(x - mean) / scale``."""
+    mean, scale = network.mean, network.scale
     for i in range(len(observation)):
         row[i] = (observation[i] - mean[i]) / scale[i]
 
 
 @_jit
-def _forward(params, sizes, offsets, row):
+def _forward(network, offsets, row):
     """Fill ``row``'s layer outputs from its scaled input; return the head's offset."""
+    sizes = network.sizes
     n_layers = len(sizes) - 1
     for layer in range(n_layers):
-        weight = params[2 * layer]
-        bias = params[2 * layer + 1]
+        weight = network.params[2 * layer]
+        bias = network.params[2 * layer + 1]
         n_in = sizes[layer]
         # Slices, so that indices are provably non-negative and the loops compile tight.
         x = row[offsets[layer] : offsets[layer + 1]]
@@ -89,18 +185,19 @@ def _forward(params, sizes, offsets, row):
 
 
 @_jit
-def _forward_columns(params, sizes, offsets, columns):
+def _forward_columns(network, offsets, columns):
     """
     :func:`_forward` for a whole minibatch at once, one sample per column of ``columns``
     (rows: the activations). The innermost loop runs along the minibatch, contiguous and
     without a reduction, so it vectorizes fully; used for the targets, which Q̂ computes
     for all samples before any fit (B10).
     """
+    sizes = network.sizes
     n_layers = len(sizes) - 1
     n_columns = columns.shape[1]
     for layer in range(n_layers):
-        weight = params[2 * layer]
-        bias = params[2 * layer + 1]
+        weight = network.params[2 * layer]
+        bias = network.params[2 * layer + 1]
         n_in = sizes[layer]
         x = columns[offsets[layer] : offsets[layer + 1]]
         for o in range(sizes[layer + 1]):
@@ -121,75 +218,14 @@ def _forward_columns(params, sizes, offsets, columns):
 
 
 @_inline
-def _forward_rows(states, rows, mean, scale, params, sizes, offsets, columns):
-    """:func:`_forward_columns` on the buffer rows ``rows`` of ``states``, scaled (B4) into the columns."""
+def _forward_rows(states, rows, network, offsets, columns):
+    """:func:`_forward_columns` on the memory rows ``rows`` of ``states``, scaled (B4) into the columns."""
+    mean, scale = network.mean, network.scale
     for r in range(len(rows)):
         j = rows[r]
         for i in range(len(mean)):
             columns[i, r] = (states[j, i] - mean[i]) / scale[i]
-    _forward_columns(params, sizes, offsets, columns)
-
-
-@_inline
-def _next_step_size(step, lr, beta1, beta2, last_t, last_step_size):
-    """
-    Advance one parameter's Adam step count; return it and Keras' bias-corrected step
-    size ``lr sqrt(1 - β2^t) / (1 - β1^t)`` in float64, as :class:`KerasAdam`. Each
-    parameter keeps its own count, but they are always equal: the previous parameter's
-    ``(last_t, last_step_size)`` is reused instead of two powers per parameter.
-    """
-    step[0] += 1.0
-    t = step[0]
-    if t == last_t:
-        return t, last_step_size
-    return t, lr * (1.0 - beta2**t) ** 0.5 / (1.0 - beta1**t)
-
-
-@_inline
-def _keras_adam(param, grad, exp_avg, exp_avg_sq, step_size, b1, b2, c1, c2, e):
-    """One :class:`KerasAdam` step on one parameter (B12), same operations and types; torch's ``Adam``'s
-    with the ``e`` of :func:`_adam_epsilon`."""
-    for j in range(len(param)):
-        g = grad[j]
-        m = exp_avg[j] * b1 + c1 * g
-        v = exp_avg_sq[j] * b2 + c2 * g * g
-        exp_avg[j] = m
-        exp_avg_sq[j] = v
-        param[j] = param[j] + step_size * (m / (np.sqrt(v) + e))
-
-
-@_inline
-def _adam_epsilon(eps, beta2, t, torch_adam):
-    """
-    The ``e`` of :func:`_keras_adam`'s step ``m / (sqrt(v) + e)`` at step ``t``: Keras adds ``eps`` to
-    ``sqrt(v)`` before bias correction (B12); torch's ``Adam`` adds it after,
-    ``sqrt(v) / sqrt(1 - β2^t) + eps``, which is Keras' step with ``e = eps sqrt(1 - β2^t)``.
-    """
-    if torch_adam:
-        return np.float32(eps * (1.0 - beta2**t) ** 0.5)
-    return np.float32(eps)
-
-
-@_inline
-def _loss_term(error, huber):
-    """One term of the loss and its derivative over :func:`_loss_scale`: ``error²`` and
-    ``error`` (MSE, whose derivative ``2 error`` has its 2 in the scale), or Huber's
-    ``error² / 2`` and ``error`` within 1 of the target, ``|error| - 1/2`` and ``±1`` beyond
-    (``F.smooth_l1_loss``, beta 1)."""
-    if not huber:
-        return error * error, error
-    if abs(error) < 1.0:
-        return np.float32(0.5) * error * error, error
-    if error > 0:
-        return error - np.float32(0.5), np.float32(1.0)
-    return -error - np.float32(0.5), np.float32(-1.0)
-
-
-@_inline
-def _loss_scale(huber, n_terms):
-    """What each term's :func:`_loss_term` derivative is multiplied by: the loss is a mean over
-    ``n_terms`` terms, and MSE's derivative carries a factor 2."""
-    return np.float32((1.0 if huber else 2.0) / n_terms)
+    _forward_columns(network, offsets, columns)
 
 
 @_inline
@@ -204,12 +240,113 @@ def _q_value(head_outputs, action, n_actions, n_quantiles):
 
 
 @_inline
+def _greedy(head_outputs, n_actions, n_quantiles):
+    """argmax_a Q(s, a) from the head's outputs; ties go to the first action, as torch's argmax."""
+    best = 0
+    best_q = _q_value(head_outputs, 0, n_actions, n_quantiles)
+    for a in range(1, n_actions):
+        q = _q_value(head_outputs, a, n_actions, n_quantiles)
+        if q > best_q:
+            best, best_q = a, q
+    return best
+
+
+@_inline
+def _n_actions(network):
+    return network.sizes[len(network.sizes) - 1] // max(network.n_quantiles, 1)
+
+
+# --------------------------------------------------------------------------- targets (B10)
+
+
+@_inline
+def _n_step_return(row, memory, gamma):
+    """
+    The return from memory row ``row`` and where to bootstrap: ``(G, γ^m, last row)``, ``G``
+    the discounted rewards of the ``m <= n_steps`` rows up to the first done or time-limit
+    cut, or the newest row (the row after it is an older episode), as SB3's
+    ``NStepReplayBuffer._get_samples`` computes them. With ``n_steps`` 1: ``(r, γ, row)`` (B10).
+    """
+    rewards = memory.rewards
+    n_rows = len(rewards)
+    total = np.float32(0.0)
+    discount = np.float32(1.0)
+    last = row
+    for m in range(memory.n_steps):
+        last = (row + m) % n_rows
+        total += discount * rewards[last]
+        discount *= gamma
+        if memory.dones[last] != 0 or memory.timeouts[last] != 0 or last == memory.newest:
+            break
+    return total, discount, last
+
+
+@_jit
+def _td_targets(rows, memory, online, target, settings, work):
+    """
+    :meth:`TDObjective.targets` for the memory rows ``rows`` into ``work.targets`` (and the taken
+    actions into ``work.actions``): ``r + γ^m Q̂(s', a*)``, ``r`` alone when done (a time-limit
+    cut counts as done unless the memory marked it as a timeout, B14); ``a*`` greedy for Q̂, or
+    for Q with ``double_q``; one per quantile of Q̂ at ``a*`` with a quantile head; with
+    ``all_actions``, Q̂(s) with the taken action's entry replaced.
+    """
+    offsets, columns, targets = work.offsets, work.columns, work.targets
+    n_actions, n_quantiles = _n_actions(target), target.n_quantiles
+    head = offsets[len(target.sizes) - 1]
+    gamma = np.float32(settings.gamma)
+    one = np.float32(1.0)
+    for r in range(len(rows)):
+        work.returns[r], work.discounts[r], work.next_rows[r] = _n_step_return(rows[r], memory, gamma)
+    if settings.double_q:
+        _forward_rows(memory.next_observations, work.next_rows, online, offsets, columns)
+        for r in range(len(rows)):
+            work.next_actions[r] = _greedy(columns[head:, r], n_actions, n_quantiles)
+    _forward_rows(memory.next_observations, work.next_rows, target, offsets, columns)
+    for r in range(len(rows)):
+        work.actions[r] = memory.actions[rows[r]]
+        if not settings.double_q:
+            work.next_actions[r] = _greedy(columns[head:, r], n_actions, n_quantiles)
+        last = work.next_rows[r]
+        bootstrap = (one - memory.dones[last] * (one - memory.timeouts[last])) * work.discounts[r]
+        if n_quantiles == 0:
+            targets[r, 0] = work.returns[r] + bootstrap * columns[head + work.next_actions[r], r]
+        for j in range(n_quantiles):
+            targets[r, j] = work.returns[r] + bootstrap * columns[head + j * n_actions + work.next_actions[r], r]
+    if settings.all_actions:
+        _forward_rows(memory.observations, rows, target, offsets, columns)
+        for r in range(len(rows)):
+            td_target = targets[r, 0]
+            for a in range(n_actions):
+                targets[r, a] = columns[head + a, r]
+            targets[r, work.actions[r]] = td_target
+
+
+# --------------------------------------------------------------------------- the loss
+
+
+@_inline
+def _loss_term(error, loss):
+    """
+    One term of an elementwise loss and its derivative, by the objective's loss code:
+    ``error²`` and ``2 error`` (:class:`SquaredError`, B10), or Huber's ``error² / 2`` and
+    ``error`` within 1 of the target, ``|error| - 1/2`` and ``±1`` beyond (:class:`Huber`,
+    also the quantile loss's κ = 1 Huber). ``error`` is the estimate minus its target.
+    """
+    if loss == SQUARED_ERROR:
+        return error * error, np.float32(2.0) * error
+    if abs(error) < 1.0:
+        return np.float32(0.5) * error * error, error
+    if error > 0:
+        return error - np.float32(0.5), np.float32(1.0)
+    return -error - np.float32(0.5), np.float32(-1.0)
+
+
+@_inline
 def _quantile_gradient(q, target, action, n_actions, n_quantiles, norm, dq):
     """
-    sb3-contrib's ``quantile_huber_loss`` (κ = 1) between the taken action's quantiles in
-    ``q`` and the ``n_quantiles`` TD targets: ``Σ_i Σ_j |τ_i - [u_ij < 0]| huber(u_ij)``,
-    ``u_ij = target_j - q_i``, ``τ_i = (i + 1/2) / n_quantiles``; gradient into ``dq``
-    times ``norm``. Returns the summed terms.
+    :class:`QuantileHuber` between the taken action's quantiles in ``q`` and the ``n_quantiles``
+    TD targets: ``Σ_i Σ_j |τ_i - [u_ij < 0]| huber(u_ij)``, ``u_ij = target_j - q_i``,
+    ``τ_i = (i + 1/2) / n_quantiles``; gradient into ``dq`` times ``norm``. Returns the summed terms.
     """
     dq[:] = 0.0
     loss = 0.0
@@ -218,7 +355,7 @@ def _quantile_gradient(q, target, action, n_actions, n_quantiles, norm, dq):
         q_i = q[i * n_actions + action]
         derivative_sum = np.float32(0.0)
         for j in range(n_quantiles):
-            term, derivative = _loss_term(q_i - target[j], True)  # huber(u) and -huber'(u)
+            term, derivative = _loss_term(q_i - target[j], HUBER)  # huber(u) and -huber'(u)
             weight = abs(tau - np.float32(1.0)) if target[j] < q_i else tau
             loss += weight * term
             derivative_sum += weight * derivative
@@ -227,165 +364,105 @@ def _quantile_gradient(q, target, action, n_actions, n_quantiles, norm, dq):
 
 
 @_inline
-def _output_gradient(q, target, action, loss_on_all_actions, huber, n_quantiles, norm, dq):
-    """The loss's gradient at the head into ``dq`` (each term's derivative times ``norm``,
-    :func:`_loss_scale`); return the summed loss terms."""
+def _n_loss_terms(network, settings):
+    """The terms one sample adds to the mean the loss is: per quantile, per action (B10) or one."""
+    if settings.loss == QUANTILE_HUBER:
+        return network.n_quantiles
+    return network.sizes[len(network.sizes) - 1] if settings.all_actions else 1
+
+
+@_inline
+def _output_gradient(q, target, action, network, settings, norm, dq):
+    """The loss's gradient at the head into ``dq`` (each term's derivative times ``norm``); return the summed terms."""
+    if settings.loss == QUANTILE_HUBER:
+        return _quantile_gradient(q, target, action, _n_actions(network), network.n_quantiles, norm, dq)
     loss = 0.0
-    if n_quantiles > 0:
-        return _quantile_gradient(q, target, action, len(q) // n_quantiles, n_quantiles, norm, dq)
-    if loss_on_all_actions:
+    if settings.all_actions:
         for a in range(len(q)):
-            term, derivative = _loss_term(q[a] - target[a], huber)
+            term, derivative = _loss_term(q[a] - target[a], settings.loss)
             loss += term
             dq[a] = derivative * norm
     else:
         dq[:] = 0.0
-        term, derivative = _loss_term(q[action] - target[0], huber)
+        term, derivative = _loss_term(q[action] - target[0], settings.loss)
         loss += term
         dq[action] = derivative * norm
     return loss
 
 
-@_jit
-def _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, row, delta, grad, target, action, loss_on_all_actions,
-             huber, n_quantiles, lr, beta1, beta2, eps, torch_adam):
-    """
-    One Adam step on the loss (MSE, Huber or quantile) of one sample (B11's ``train_on_batch`` on a batch of one),
-    layer by layer from the head down: the input's gradient from the weights before
-    their step, then the step. A batch of one needs no accumulation: the weights'
-    gradient is the outer product ``dy x``, written once, never zeroed. Returns the loss.
-    """
-    n_layers = len(sizes) - 1
-    n_outputs = sizes[n_layers]
-    n_terms = n_quantiles if n_quantiles > 0 else (n_outputs if loss_on_all_actions else 1)
-    head = _forward(params, sizes, offsets, row)
-    loss = _output_gradient(row[head : head + n_outputs], target, action, loss_on_all_actions, huber, n_quantiles,
-                            _loss_scale(huber or n_quantiles > 0, n_terms), delta[head : head + n_outputs])
-    b1, b2 = np.float32(beta1), np.float32(beta2)
-    c1, c2 = np.float32(1.0 - beta1), np.float32(1.0 - beta2)
-    t, step_size = -1.0, 0.0
-    for layer in range(n_layers - 1, -1, -1):
-        n_in = sizes[layer]
-        k = 2 * layer
-        weight, bias = params[k], params[k + 1]
-        x = row[offsets[layer] : offsets[layer + 1]]
-        dy = delta[offsets[layer + 1] : offsets[layer + 2]]
-        dx = delta[offsets[layer] : offsets[layer + 1]]
-        t, step_size = _next_step_size(steps[k], lr, beta1, beta2, t, step_size)
-        weight_step = np.float32(-step_size)
-        t, step_size = _next_step_size(steps[k + 1], lr, beta1, beta2, t, step_size)
-        e = _adam_epsilon(eps, beta2, t, torch_adam)
-        # The bias's gradient is dy itself.
-        _keras_adam(bias, dy, exp_avg[k + 1], exp_avg_sq[k + 1], np.float32(-step_size), b1, b2, c1, c2, e)
-        weight_grad = grad[: len(weight)]
-        for o in range(sizes[layer + 1]):
-            d = dy[o]
-            g = weight_grad[o * n_in : (o + 1) * n_in]
-            for i in range(n_in):
-                g[i] = d * x[i]
-        if layer > 0:
-            # _backward's loop, written out here on purpose: B11's per-sample fit is the hot path,
-            # and it must read the weights before their step, between the bias's and the weights'.
-            dx[:] = 0.0
-            for o in range(sizes[layer + 1]):
-                d = dy[o]
-                w = weight[o * n_in : (o + 1) * n_in]
-                for i in range(n_in):
-                    dx[i] += w[i] * d
-            for i in range(n_in):
-                if x[i] <= 0:  # ReLU's gradient, as torch's: zero where the output is zero
-                    dx[i] = 0.0
-        _keras_adam(weight, weight_grad, exp_avg[k], exp_avg_sq[k], weight_step, b1, b2, c1, c2, e)
-    return loss / n_terms
+# --------------------------------------------------------------------------- backward and Adam (B12)
 
 
-@_jit
-def _backward(params, sizes, offsets, row, delta):
-    """
-    From the loss gradient at the head (in ``delta``), the gradient at every hidden
-    layer's pre-activation, using the weights of the forward pass.
-    """
-    for layer in range(len(sizes) - 2, 0, -1):
-        weight = params[2 * layer]
-        n_in = sizes[layer]
-        a = row[offsets[layer] : offsets[layer + 1]]
-        dx = delta[offsets[layer] : offsets[layer + 1]]
-        dy = delta[offsets[layer + 1] : offsets[layer + 2]]
-        dx[:] = 0.0
-        for o in range(sizes[layer + 1]):
-            d = dy[o]
-            w = weight[o * n_in : (o + 1) * n_in]
-            for i in range(n_in):
-                dx[i] += w[i] * d
+@_inline
+def _backward_layer(weight, n_in, n_out, x, dy, dx):
+    """The gradient at a hidden layer's pre-activation from the next one's, through ``weight`` and ReLU."""
+    dx[:] = 0.0
+    for o in range(n_out):
+        d = dy[o]
+        w = weight[o * n_in : (o + 1) * n_in]
         for i in range(n_in):
-            if a[i] <= 0:  # ReLU's gradient, as torch's: zero where the output is zero
-                dx[i] = 0.0
+            dx[i] += w[i] * d
+    for i in range(n_in):
+        if x[i] <= 0:  # ReLU's gradient, as torch's: zero where the output is zero
+            dx[i] = 0.0
 
 
 @_jit
-def _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad, grad_offsets, targets,
-               actions, loss_on_all_actions, huber, n_quantiles, max_grad_norm, lr, beta1, beta2, eps, torch_adam):
+def _backward(network, offsets, row, delta):
+    """From the loss gradient at the head (in ``delta``), the gradient at every hidden layer, with the forward's weights."""
+    sizes = network.sizes
+    for layer in range(len(sizes) - 2, 0, -1):
+        _backward_layer(network.params[2 * layer], sizes[layer], sizes[layer + 1],
+                        row[offsets[layer] : offsets[layer + 1]], delta[offsets[layer + 1] : offsets[layer + 2]],
+                        delta[offsets[layer] : offsets[layer + 1]])
+
+
+@_inline
+def _next_step_size(step, settings, last_t, last_step_size):
     """
-    One Adam step on the loss of the rows of ``acts`` (scaled inputs) to ``targets``:
-    ``BlogDQN._fit`` on a whole minibatch (``per_sample_updates=False``). Keras' ``mse``
-    is a mean over actions and rows, so each output's gradient is ``2 (q - y) / n_terms``
-    (Huber's: ``clip(q - y, -1, 1) / n_terms``; the quantile loss averages over rows and targets).
-    The gradients of all rows are summed in ``grad``, parameter ``p``'s (W1, b1, W2, b2, ...) from
-    ``grad_offsets[p]`` to ``grad_offsets[p + 1]``, and with a finite ``max_grad_norm`` scaled as
-    :func:`_clip_grad_norm` says, before the steps.
-    Returns the loss.
+    Advance one parameter's Adam step count; return it and Keras' bias-corrected step size
+    ``lr sqrt(1 - β2^t) / (1 - β1^t)`` in float64, as :class:`KerasAdam`. Each parameter keeps
+    its own count, but they are always equal: the previous parameter's ``(last_t, last_step_size)``
+    is reused instead of two powers per parameter.
     """
-    n_rows = acts.shape[0]
-    n_layers = len(sizes) - 1
-    n_outputs = sizes[n_layers]
-    n_terms = n_rows * (n_quantiles if n_quantiles > 0 else (n_outputs if loss_on_all_actions else 1))
-    norm = _loss_scale(huber or n_quantiles > 0, n_terms)
-    loss = 0.0
-    for r in range(n_rows):
-        head = _forward(params, sizes, offsets, acts[r])
-        loss += _output_gradient(acts[r, head : head + n_outputs], targets[r], actions[r], loss_on_all_actions, huber,
-                                 n_quantiles, norm, deltas[r, head : head + n_outputs])
-        _backward(params, sizes, offsets, acts[r], deltas[r])
-    for layer in range(n_layers):
-        n_in = sizes[layer]
-        n_out = sizes[layer + 1]
-        weight_grad = grad[grad_offsets[2 * layer] : grad_offsets[2 * layer + 1]]
-        bias_grad = grad[grad_offsets[2 * layer + 1] : grad_offsets[2 * layer + 2]]
-        weight_grad[:] = 0.0
-        bias_grad[:] = 0.0
-        for r in range(n_rows):
-            x = acts[r, offsets[layer] : offsets[layer + 1]]
-            dy = deltas[r, offsets[layer + 1] : offsets[layer + 2]]
-            for o in range(n_out):
-                d = dy[o]
-                g = weight_grad[o * n_in : (o + 1) * n_in]
-                for i in range(n_in):
-                    g[i] += d * x[i]
-                bias_grad[o] += d
-    if np.isfinite(max_grad_norm):
-        _clip_grad_norm(grad, grad_offsets, max_grad_norm)
-    b1, b2 = np.float32(beta1), np.float32(beta2)
-    c1, c2 = np.float32(1.0 - beta1), np.float32(1.0 - beta2)
-    t, step_size = -1.0, 0.0
-    for layer in range(n_layers):
-        k = 2 * layer
-        weight_grad = grad[grad_offsets[k] : grad_offsets[k + 1]]
-        bias_grad = grad[grad_offsets[k + 1] : grad_offsets[k + 2]]
-        t, step_size = _next_step_size(steps[k], lr, beta1, beta2, t, step_size)
-        e = _adam_epsilon(eps, beta2, t, torch_adam)
-        _keras_adam(params[k], weight_grad, exp_avg[k], exp_avg_sq[k], np.float32(-step_size), b1, b2, c1, c2, e)
-        t, step_size = _next_step_size(steps[k + 1], lr, beta1, beta2, t, step_size)
-        _keras_adam(params[k + 1], bias_grad, exp_avg[k + 1], exp_avg_sq[k + 1], np.float32(-step_size), b1, b2, c1,
-                    c2, e)
-    return loss / n_terms
+    step[0] += 1.0
+    t = step[0]
+    if t == last_t:
+        return t, last_step_size
+    return t, settings.lr * (1.0 - settings.beta2**t) ** 0.5 / (1.0 - settings.beta1**t)
+
+
+@_inline
+def _adam_epsilon(settings, t):
+    """
+    The ``e`` of :func:`_adam_step`'s ``m / (sqrt(v) + e)`` at step ``t``: Keras adds ``eps`` to
+    ``sqrt(v)`` before bias correction (B12); torch's ``Adam`` adds it after,
+    ``sqrt(v) / sqrt(1 - β2^t) + eps``, which is Keras' step with ``e = eps sqrt(1 - β2^t)``.
+    """
+    if settings.torch_adam:
+        return np.float32(settings.eps * (1.0 - settings.beta2**t) ** 0.5)
+    return np.float32(settings.eps)
+
+
+@_inline
+def _adam_step(param, grad, exp_avg, exp_avg_sq, step_size, settings, e):
+    """One :class:`KerasAdam` step on one parameter (B12), same operations and types; torch's with its ``e``."""
+    b1, b2 = np.float32(settings.beta1), np.float32(settings.beta2)
+    c1, c2 = np.float32(1.0 - settings.beta1), np.float32(1.0 - settings.beta2)
+    for j in range(len(param)):
+        g = grad[j]
+        m = exp_avg[j] * b1 + c1 * g
+        v = exp_avg_sq[j] * b2 + c2 * g * g
+        exp_avg[j] = m
+        exp_avg_sq[j] = v
+        param[j] = param[j] + step_size * (m / (np.sqrt(v) + e))
 
 
 @_inline
 def _clip_grad_norm(grad, grad_offsets, max_grad_norm):
     """
-    ``torch.nn.utils.clip_grad_norm_`` on the parameters' gradients laid out in ``grad`` as
-    :func:`_fit_batch` says: the 2-norm of their 2-norms, and every gradient times
-    ``max_grad_norm / (norm + 1e-6)`` where that is below 1 (SB3's DQN clips at 10; the blog at nothing, B10).
+    ``torch.nn.utils.clip_grad_norm_`` on the gradients laid out in ``grad``: the 2-norm of their
+    2-norms, and every gradient times ``max_grad_norm / (norm + 1e-6)`` where that is below 1.
     """
     squared_total = np.float32(0.0)
     for p in range(len(grad_offsets) - 1):
@@ -400,136 +477,167 @@ def _clip_grad_norm(grad, grad_offsets, max_grad_norm):
             grad[j] *= coefficient
 
 
-@_inline
-def _n_step_return(row, rewards, dones, timeouts, n_steps, last_valid, gamma):
-    """
-    The return from buffer row ``row`` and where to bootstrap: ``(G, γ^m, last row)``, ``G``
-    the discounted rewards of the ``m <= n_steps`` rows up to the first done or time-limit
-    cut, or the newest row ``last_valid`` (the row after it is an older episode), as SB3's
-    ``NStepReplayBuffer._get_samples`` computes them. With ``n_steps`` 1: ``(r, γ, row)`` (B10).
-    """
-    n_rows = len(rewards)
-    total = np.float32(0.0)
-    discount = np.float32(1.0)
-    last = row
-    for m in range(n_steps):
-        last = (row + m) % n_rows
-        total += discount * rewards[last]
-        discount *= gamma
-        if dones[last] != 0 or timeouts[last] != 0 or last == last_valid:
-            break
-    return total, discount, last
+# --------------------------------------------------------------------------- fits (B11)
 
 
 @_jit
-def replay_kernel(indices, observations, next_observations, buffer_actions, rewards, dones, timeouts, n_steps,
-                  last_valid, params, exp_avg, exp_avg_sq, steps, mean, scale, target_params, target_mean,
-                  target_scale, sizes, n_quantiles, gamma, loss_on_all_actions, per_sample_updates, double_q, huber,
-                  max_grad_norm, lr, beta1, beta2, eps, torch_adam, losses):
+def _fit_one(network, adam, settings, offsets, row, delta, grad, target, action):
     """
-    ``len(indices)`` replays, each on the buffer rows ``indices[k]`` (B7): TD targets
-    from Q̂ computed once (B10; with ``double_q`` at Q's greedy next action; with
-    ``n_steps`` > 1 on n-step returns, bootstrapping ``n_steps`` rows on), then the
-    fits, one sample at a time (B11) or the batch at once, on the MSE or (``huber``) the
-    Huber loss; with ``n_quantiles`` > 0 one target per quantile of Q̂ at the greedy next
-    action (mean of the quantiles), fitted by the quantile Huber loss; with a finite
-    ``max_grad_norm`` each fit's gradient is clipped to that norm first, as SB3's DQN does
-    (a per-sample fit then goes through :func:`_fit_batch` on a batch of one, since clipping
-    needs the whole gradient before any step). Writes each fit's loss to ``losses[k]``.
+    One Adam step on the loss of one sample (B11's ``train_on_batch`` on a batch of one), layer
+    by layer from the head down: the input's gradient from the weights before their step, then
+    the step. A batch of one needs no accumulation: the weights' gradient is the outer product
+    ``dy x``, written once, never zeroed. Unclipped (a clipped fit needs the whole gradient
+    before any step: :func:`_fit_batch`). Returns the loss.
     """
-    n_replays, batch_size = indices.shape
-    offsets = _offsets(sizes)
+    sizes = network.sizes
     n_layers = len(sizes) - 1
-    n_actions = sizes[n_layers] // max(n_quantiles, 1)
-    head = offsets[n_layers]
-    # Where each parameter's gradient starts in grad (W1, b1, W2, b2, ...): _fit_batch keeps them all.
-    grad_offsets = np.zeros(2 * n_layers + 1, np.int64)
-    for layer in range(n_layers):
-        grad_offsets[2 * layer + 1] = grad_offsets[2 * layer] + sizes[layer + 1] * sizes[layer]
-        grad_offsets[2 * layer + 2] = grad_offsets[2 * layer + 1] + sizes[layer + 1]
-    acts = np.empty((batch_size, offsets[-1]), np.float32)
-    deltas = np.empty((batch_size, offsets[-1]), np.float32)
-    columns = np.empty((offsets[-1], batch_size), np.float32)
-    grad = np.empty(grad_offsets[-1], np.float32)
-    targets = np.empty((batch_size, max(n_actions, n_quantiles)), np.float32)
-    actions = np.empty(batch_size, np.int64)
-    next_actions = np.zeros(batch_size, np.int64)
-    returns = np.empty(batch_size, np.float32)
-    discounts = np.empty(batch_size, np.float32)
-    next_rows = np.empty(batch_size, np.int64)
-    g = np.float32(gamma)
-    one = np.float32(1.0)
-    for k in range(n_replays):
-        for r in range(batch_size):
-            returns[r], discounts[r], next_rows[r] = _n_step_return(indices[k, r], rewards, dones, timeouts, n_steps,
-                                                                    last_valid, g)
-        # B10: r + γ max_a Q̂(s', a), r alone when done (a time-limit cut counts as done
-        # unless the buffer marked it as a timeout, B14). Double DQN: Q̂(s', argmax_a Q(s', a)).
-        if double_q:
-            _forward_rows(next_observations, next_rows, mean, scale, params, sizes, offsets, columns)
-            for r in range(batch_size):
-                next_actions[r] = _greedy(columns[head:, r], n_actions, n_quantiles)
-        _forward_rows(next_observations, next_rows, target_mean, target_scale, target_params, sizes, offsets, columns)
-        for r in range(batch_size):
-            actions[r] = buffer_actions[indices[k, r]]
-            if not double_q:
-                next_actions[r] = _greedy(columns[head:, r], n_actions, n_quantiles)
-            last = next_rows[r]
-            done = dones[last] * (one - timeouts[last])
-            if n_quantiles == 0:
-                targets[r, 0] = returns[r] + (one - done) * discounts[r] * columns[head + next_actions[r], r]
-            for j in range(n_quantiles):  # QR-DQN: each quantile of Q̂ at the greedy next action
-                next_quantile = columns[head + j * n_actions + next_actions[r], r]
-                targets[r, j] = returns[r] + (one - done) * discounts[r] * next_quantile
-        if loss_on_all_actions:
-            _forward_rows(observations, indices[k], target_mean, target_scale, target_params, sizes, offsets, columns)
-            for r in range(batch_size):
-                td_target = targets[r, 0]
-                for a in range(n_actions):
-                    targets[r, a] = columns[head + a, r]
-                targets[r, actions[r]] = td_target
-        for r in range(batch_size):
-            _scale_into(observations[indices[k, r]], mean, scale, acts[r])
-        if per_sample_updates and np.isfinite(max_grad_norm):
-            for r in range(batch_size):
-                losses[k, r] = _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts[r : r + 1],
-                                          deltas[r : r + 1], grad, grad_offsets, targets[r : r + 1],
-                                          actions[r : r + 1], loss_on_all_actions, huber, n_quantiles, max_grad_norm,
-                                          lr, beta1, beta2, eps, torch_adam)
-        elif per_sample_updates:
-            for r in range(batch_size):
-                losses[k, r] = _fit_one(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts[r], deltas[r], grad,
-                                        targets[r], actions[r], loss_on_all_actions, huber, n_quantiles, lr, beta1,
-                                        beta2, eps, torch_adam)
-        else:
-            losses[k, 0] = _fit_batch(params, exp_avg, exp_avg_sq, steps, sizes, offsets, acts, deltas, grad,
-                                      grad_offsets, targets, actions, loss_on_all_actions, huber, n_quantiles,
-                                      max_grad_norm, lr, beta1, beta2, eps, torch_adam)
-
-
-@_inline
-def _greedy(head_outputs, n_actions, n_quantiles):
-    """argmax_a Q(s, a) from the head's outputs; ties go to the first action, as torch's argmax."""
-    best = 0
-    best_q = _q_value(head_outputs, 0, n_actions, n_quantiles)
-    for a in range(1, n_actions):
-        q = _q_value(head_outputs, a, n_actions, n_quantiles)
-        if q > best_q:
-            best, best_q = a, q
-    return best
+    n_outputs = sizes[n_layers]
+    n_terms = _n_loss_terms(network, settings)
+    head = _forward(network, offsets, row)
+    loss = _output_gradient(row[head : head + n_outputs], target, action, network, settings,
+                            np.float32(1.0 / n_terms), delta[head : head + n_outputs])
+    t, step_size = -1.0, 0.0
+    for layer in range(n_layers - 1, -1, -1):
+        n_in, k = sizes[layer], 2 * layer
+        weight, bias = network.params[k], network.params[k + 1]
+        x = row[offsets[layer] : offsets[layer + 1]]
+        dy = delta[offsets[layer + 1] : offsets[layer + 2]]
+        t, step_size = _next_step_size(adam.steps[k], settings, t, step_size)
+        weight_step = np.float32(-step_size)
+        t, step_size = _next_step_size(adam.steps[k + 1], settings, t, step_size)
+        e = _adam_epsilon(settings, t)
+        # The bias's gradient is dy itself.
+        _adam_step(bias, dy, adam.exp_avg[k + 1], adam.exp_avg_sq[k + 1], np.float32(-step_size), settings, e)
+        weight_grad = grad[: len(weight)]
+        for o in range(sizes[layer + 1]):
+            d = dy[o]
+            g = weight_grad[o * n_in : (o + 1) * n_in]
+            for i in range(n_in):
+                g[i] = d * x[i]
+        if layer > 0:  # the input's gradient reads the weights before their step
+            _backward_layer(weight, n_in, sizes[layer + 1], x, dy, delta[offsets[layer] : offsets[layer + 1]])
+        _adam_step(weight, weight_grad, adam.exp_avg[k], adam.exp_avg_sq[k], weight_step, settings, e)
+    return loss / n_terms
 
 
 @_jit
-def greedy_kernel(observations, params, mean, scale, sizes, n_quantiles):
+def _fit_batch(network, adam, settings, work, acts, deltas, targets, actions):
+    """
+    One Adam step on the loss of the rows of ``acts`` (scaled inputs) to ``targets``: the
+    reference path's fit on a whole minibatch (``per_sample_updates=False``), or on a batch of
+    one when gradients are clipped. The loss is a mean over rows and terms, so each term's
+    derivative is divided by their number; the rows' gradients are summed in ``work.grad``, and
+    with a finite ``max_grad_norm`` clipped as :func:`_clip_grad_norm`, before the steps.
+    Returns the loss.
+    """
+    offsets, grad_offsets, grad = work.offsets, work.grad_offsets, work.grad
+    sizes = network.sizes
+    n_rows = acts.shape[0]
+    n_layers = len(sizes) - 1
+    n_outputs = sizes[n_layers]
+    n_terms = n_rows * _n_loss_terms(network, settings)
+    norm = np.float32(1.0 / n_terms)
+    loss = 0.0
+    for r in range(n_rows):
+        head = _forward(network, offsets, acts[r])
+        loss += _output_gradient(acts[r, head : head + n_outputs], targets[r], actions[r], network, settings, norm,
+                                 deltas[r, head : head + n_outputs])
+        _backward(network, offsets, acts[r], deltas[r])
+    for layer in range(n_layers):
+        n_in = sizes[layer]
+        weight_grad = grad[grad_offsets[2 * layer] : grad_offsets[2 * layer + 1]]
+        bias_grad = grad[grad_offsets[2 * layer + 1] : grad_offsets[2 * layer + 2]]
+        weight_grad[:] = 0.0
+        bias_grad[:] = 0.0
+        for r in range(n_rows):
+            x = acts[r, offsets[layer] : offsets[layer + 1]]
+            dy = deltas[r, offsets[layer + 1] : offsets[layer + 2]]
+            for o in range(sizes[layer + 1]):
+                d = dy[o]
+                g = weight_grad[o * n_in : (o + 1) * n_in]
+                for i in range(n_in):
+                    g[i] += d * x[i]
+                bias_grad[o] += d
+    if np.isfinite(settings.max_grad_norm):
+        _clip_grad_norm(grad, grad_offsets, settings.max_grad_norm)
+    t, step_size = -1.0, 0.0
+    for k in range(0, 2 * n_layers, 2):  # a layer's weight, then its bias
+        t, step_size = _next_step_size(adam.steps[k], settings, t, step_size)
+        e = _adam_epsilon(settings, t)
+        _adam_step(network.params[k], grad[grad_offsets[k] : grad_offsets[k + 1]], adam.exp_avg[k], adam.exp_avg_sq[k],
+                   np.float32(-step_size), settings, e)
+        t, step_size = _next_step_size(adam.steps[k + 1], settings, t, step_size)
+        _adam_step(network.params[k + 1], grad[grad_offsets[k + 1] : grad_offsets[k + 2]], adam.exp_avg[k + 1],
+                   adam.exp_avg_sq[k + 1], np.float32(-step_size), settings, e)
+    return loss / n_terms
+
+
+@_jit
+def _fit_minibatch(online, adam, settings, work, losses):
+    """
+    The fits of one replay on ``work.acts`` (scaled inputs) to ``work.targets``: one sample at a
+    time (B11; with clipping as a batch of one each), or the minibatch at once. Writes each fit's
+    loss to ``losses``.
+    """
+    acts, deltas, targets, actions = work.acts, work.deltas, work.targets, work.actions
+    n_rows = acts.shape[0]
+    if settings.per_sample and np.isfinite(settings.max_grad_norm):
+        for r in range(n_rows):
+            losses[r] = _fit_batch(online, adam, settings, work, acts[r : r + 1], deltas[r : r + 1],
+                                   targets[r : r + 1], actions[r : r + 1])
+    elif settings.per_sample:
+        for r in range(n_rows):
+            losses[r] = _fit_one(online, adam, settings, work.offsets, acts[r], deltas[r], work.grad, targets[r],
+                                 actions[r])
+    else:
+        losses[0] = _fit_batch(online, adam, settings, work, acts, deltas, targets, actions)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+@_jit
+def replay_kernel(indices, memory, online, target, adam, settings, work, losses):
+    """
+    ``len(indices)`` replays, each on the memory rows ``indices[k]`` (B7): the TD targets from Q̂
+    computed once (B10, :func:`_td_targets`), then the fits (B11, :func:`_fit_minibatch`).
+    Writes each fit's loss to ``losses[k]``.
+    """
+    for k in range(indices.shape[0]):
+        rows = indices[k]
+        _td_targets(rows, memory, online, target, settings, work)
+        for r in range(len(rows)):
+            _scale_into(memory.observations[rows[r]], online, work.acts[r])
+        _fit_minibatch(online, adam, settings, work, losses[k])
+
+
+@_jit
+def targets_kernel(rows, memory, online, target, settings, work):
+    """:func:`_td_targets` alone, for the memory rows ``rows`` (the parity tests' first half of a replay)."""
+    _td_targets(rows, memory, online, target, settings, work)
+
+
+@_jit
+def fit_kernel(observations, online, adam, settings, work, losses):
+    """:func:`_fit_minibatch` on raw ``observations`` to ``work.targets`` at ``work.actions`` (the second half)."""
+    for r in range(len(observations)):
+        _scale_into(observations[r], online, work.acts[r])
+    _fit_minibatch(online, adam, settings, work, losses)
+
+
+@_jit
+def greedy_kernel(observations, network):
     """argmax of Q for each row of raw ``observations`` (B9); ties go to the first action, as torch."""
-    offsets = _offsets(sizes)
-    n_actions = sizes[len(sizes) - 1] // max(n_quantiles, 1)
+    sizes = network.sizes
+    offsets = np.zeros(len(sizes) + 1, np.int64)
+    for layer in range(len(sizes)):
+        offsets[layer + 1] = offsets[layer] + sizes[layer]
     row = np.empty(offsets[-1], np.float32)
     actions = np.empty(len(observations), np.int64)
     for n in range(len(observations)):
-        _scale_into(observations[n], mean, scale, row)
-        head = _forward(params, sizes, offsets, row)
-        actions[n] = _greedy(row[head:], n_actions, n_quantiles)
+        _scale_into(observations[n], network, row)
+        head = _forward(network, offsets, row)
+        actions[n] = _greedy(row[head:], _n_actions(network), network.n_quantiles)
     return actions
 
 
@@ -541,10 +649,17 @@ _PLAIN_ADAM = {"weight_decay": 0, "amsgrad": False, "maximize": False, "capturab
                "fused": None}
 
 
-def kernel_unsupported_reason(policy: BlogDQNPolicy, device: th.device) -> str | None:
-    """Why the kernel cannot run this policy, or None when it can."""
+def kernel_unsupported_reason(policy: BlogDQNPolicy, replay_buffer: ReplayBuffer | None, device: th.device) -> str | None:
+    """Why the kernel cannot serve this policy and memory, or None when it can: the one place that decides."""
+    if replay_buffer is not None and type(replay_buffer) not in (HistoryReplayBuffer, NStepHistoryReplayBuffer):
+        return (f"the replay buffer is a {type(replay_buffer).__name__}; the kernel samples BlogDQN's "
+                "HistoryReplayBuffer (B7) and its n-step variant only")
     if th.device(device).type != "cpu":
         return f"the model is on {device} and the kernel runs on the CPU"
+    return _optimizer_reason(policy) or _network_reason(policy)
+
+
+def _optimizer_reason(policy: BlogDQNPolicy) -> str | None:
     optimizer = policy.optimizer
     if type(optimizer) not in (KerasAdam, th.optim.Adam):
         return f"the optimizer is {type(optimizer).__name__}, the kernel implements KerasAdam and torch's Adam only"
@@ -556,6 +671,12 @@ def kernel_unsupported_reason(policy: BlogDQNPolicy, device: th.device) -> str |
         if options:
             return (f"torch's Adam has {options}; the kernel implements it with "
                     f"{', '.join(f'{name}={_PLAIN_ADAM[name]}' for name in options)} only")
+    if [id(p) for p in optimizer.param_groups[0]["params"]] != [id(p) for p in policy.q_net.parameters()]:
+        return "the optimizer does not hold exactly the online network's parameters"
+    return None
+
+
+def _network_reason(policy: BlogDQNPolicy) -> str | None:
     for name, q_net in (("q_net", policy.q_net), ("q_net_target", policy.q_net_target)):
         if type(q_net) not in (QNetwork, QuantileQNetwork):
             return (f"policy.{name} is a {type(q_net).__name__}, the kernel knows SB3's QNetwork and "
@@ -578,8 +699,6 @@ def kernel_unsupported_reason(policy: BlogDQNPolicy, device: th.device) -> str |
         for param in q_net.parameters():
             if param.dtype != th.float32 or not param.is_contiguous():
                 return f"{name}'s parameters must be contiguous float32 tensors"
-    if [id(p) for p in optimizer.param_groups[0]["params"]] != [id(p) for p in policy.q_net.parameters()]:
-        return "the optimizer does not hold exactly the online network's parameters"
     return None
 
 
@@ -588,98 +707,131 @@ def _flat_views(tensors: list[th.Tensor]) -> tuple[np.ndarray, ...]:
     return tuple(t.detach().view(-1).numpy() for t in tensors)
 
 
-class ReplayKernel:
-    """
-    The kernel bound to one policy: numpy views of Q's and Q̂'s weights and scalers and
-    of the KerasAdam state (created here, as KerasAdam would, if no step was taken yet).
-    Rebuild it when :meth:`is_bound_to` says the policy or its tensors were replaced
-    (e.g. after ``set_parameters``, which loads a new optimizer state).
-
-    :param policy: a policy :func:`kernel_unsupported_reason` accepts
-    """
-
-    def __init__(self, policy: BlogDQNPolicy) -> None:
-        self.policy = policy
-        self.optimizer = policy.optimizer
-        q_params = list(policy.q_net.q_net.parameters())
-        target_params = list(policy.q_net_target.q_net.parameters())
-        self.torch_adam = type(self.optimizer) is th.optim.Adam  # else KerasAdam (B12)
-        for param in q_params:
-            state = self.optimizer.state[param]
-            if not state:
-                # Each optimizer's own step type: torch's Adam counts in float32, KerasAdam in float64.
-                state["step"] = th.zeros((), dtype=th.float32 if self.torch_adam else th.float64)
-                state["exp_avg"] = th.zeros_like(param)
-                state["exp_avg_sq"] = th.zeros_like(param)
-        states = [self.optimizer.state[p] for p in q_params]
-        self.optimizer_state = self.optimizer.state
-        self.tensors = (*q_params, *target_params)
-        self.data_ptrs = self._data_ptrs()
-        self.params = _flat_views(q_params)
-        self.target_params = _flat_views(target_params)
-        self.exp_avg = _flat_views([s["exp_avg"] for s in states])
-        self.exp_avg_sq = _flat_views([s["exp_avg_sq"] for s in states])
-        self.steps = _flat_views([s["step"] for s in states])
-        scaler, target_scaler = policy.q_net.features_extractor, policy.q_net_target.features_extractor
-        self.mean, self.scale = scaler.mean.numpy(), scaler.scale.numpy()
-        self.target_mean, self.target_scale = target_scaler.mean.numpy(), target_scaler.scale.numpy()
-        self.sizes = np.array([q_params[0].shape[1]] + [p.shape[0] for p in q_params[::2]], dtype=np.int64)
-        self.n_quantiles = getattr(policy.q_net, "n_quantiles", 0)  # 0: a head of Q-values
-
-    def _data_ptrs(self) -> list[int]:
-        # Checked before every replay and greedy action: map is about twice as fast as a generator here.
-        return list(map(th.Tensor.data_ptr, self.tensors))
-
-    def is_bound_to(self, policy: BlogDQNPolicy) -> bool:
-        return (
-            policy is self.policy
-            and policy.optimizer is self.optimizer
-            and self.optimizer.state is self.optimizer_state
-            and self._data_ptrs() == self.data_ptrs
-        )
-
-    def replay(self, replay_buffer: ReplayBuffer, indices: np.ndarray, gamma: float, loss_on_all_actions: bool,
-               per_sample_updates: bool, double_q: bool = False, huber: bool = False,
-               max_grad_norm: float = math.inf) -> np.ndarray:
-        """
-        Run the replays of ``indices`` (one row per replay, B7) with the buffer's one-step (B10)
-        or n-step targets (an :class:`NStepHistoryReplayBuffer`), gradients clipped to
-        ``max_grad_norm`` (``inf``: not clipped, B10); return each fit's loss.
-        """
-        group = self.optimizer.param_groups[0]
-        n_rows = len(replay_buffer.observations)
-        losses = np.zeros((len(indices), indices.shape[1] if per_sample_updates else 1))
-        replay_kernel(
-            indices,
-            replay_buffer.observations.reshape(n_rows, -1),
-            replay_buffer.next_observations.reshape(n_rows, -1),
-            replay_buffer.actions.reshape(n_rows).astype(np.int64, copy=False),
-            replay_buffer.rewards.reshape(n_rows),
-            replay_buffer.dones.reshape(n_rows),
-            replay_buffer.timeouts.reshape(n_rows),
-            getattr(replay_buffer, "n_steps", 1),
-            (replay_buffer.pos - 1) % n_rows,  # the newest row: n-step returns stop there
-            self.params, self.exp_avg, self.exp_avg_sq, self.steps, self.mean, self.scale,
-            self.target_params, self.target_mean, self.target_scale, self.sizes, self.n_quantiles,
-            float(gamma), bool(loss_on_all_actions), bool(per_sample_updates), bool(double_q), bool(huber),
-            float(max_grad_norm), float(group["lr"]), float(group["betas"][0]), float(group["betas"][1]), float(group["eps"]),
-            self.torch_adam, losses,
-        )  # fmt: skip
-        return losses
-
-    def greedy_actions(self, observations: np.ndarray) -> np.ndarray:
-        """argmax of the online network Q for each row of ``observations`` (B9)."""
-        return greedy_kernel(np.ascontiguousarray(observations, dtype=np.float32), self.params, self.mean,
-                             self.scale, self.sizes, self.n_quantiles)
+def _network(q_net: QNetwork) -> Network:
+    params = list(q_net.q_net.parameters())
+    scaler = q_net.features_extractor
+    sizes = np.array([params[0].shape[1]] + [p.shape[0] for p in params[::2]], dtype=np.int64)
+    return Network(_flat_views(params), scaler.mean.numpy(), scaler.scale.numpy(), sizes,
+                   getattr(q_net, "n_quantiles", 0))
 
 
 def sample_replay_indices(replay_buffer: HistoryReplayBuffer, n_replays: int, batch_size: int) -> np.ndarray:
     """
-    Buffer rows of ``n_replays`` minibatches drawn without replacement (B7), one after the
-    other with the buffer's own sampler, as ``HistoryReplayBuffer.sample`` draws them, so
-    the kernel and the reference path see the same minibatches from the same seed.
+    Memory rows of ``n_replays`` minibatches drawn without replacement (B7), one after the other
+    with the memory's own sampler, as ``HistoryReplayBuffer.sample`` draws them, so that the
+    kernel and the reference path see the same minibatches from the same seed.
     """
     indices = np.empty((n_replays, batch_size), dtype=np.int64)
     for k in range(n_replays):
         indices[k] = replay_buffer.sample_indices(batch_size)
     return indices
+
+
+def memory_record(replay_buffer: HistoryReplayBuffer) -> Memory:
+    """The memory's arrays as the kernel reads them (views, no copies)."""
+    n_rows = len(replay_buffer.observations)
+    return Memory(
+        replay_buffer.observations.reshape(n_rows, -1),
+        replay_buffer.next_observations.reshape(n_rows, -1),
+        replay_buffer.actions.reshape(n_rows).astype(np.int64, copy=False),
+        replay_buffer.rewards.reshape(n_rows),
+        replay_buffer.dones.reshape(n_rows),
+        replay_buffer.timeouts.reshape(n_rows),
+        getattr(replay_buffer, "n_steps", 1),
+        (replay_buffer.pos - 1) % n_rows,
+    )
+
+
+class KernelReplays:
+    """
+    The kernel bound to one policy: numpy views of Q's and Q̂'s weights and scalers and of the
+    Adam state (created here, as the optimizer would, if no step was taken yet). The twin of
+    :class:`~sb3_blogdqn.blogdqn.learning.ReferenceReplays`, with the same methods. It rebinds
+    itself when the policy's tensors were replaced (after ``load`` or ``set_parameters``).
+
+    :param policy: a policy :func:`kernel_unsupported_reason` accepts
+    :param objective: what the replays fit (B10)
+    :param per_sample_updates: B11: fit one sample at a time
+    :param max_grad_norm: clip each fit's gradient to this norm (``inf``: no clipping, B10)
+    """
+
+    def __init__(self, policy: BlogDQNPolicy, objective: TDObjective, per_sample_updates: bool,
+                 max_grad_norm: float) -> None:
+        self.policy = policy
+        self.objective = objective
+        self.per_sample_updates = per_sample_updates
+        self.max_grad_norm = max_grad_norm
+        self.optimizer = None
+        self._workspaces: dict[int, Workspace] = {}
+
+    def _bind(self) -> None:
+        """Views of the policy's current tensors, when they are not the ones bound."""
+        policy = self.policy
+        if (self.optimizer is policy.optimizer and policy.optimizer.state is self._optimizer_state
+                and self._data_ptrs() == self._bound_ptrs):
+            return
+        optimizer = policy.optimizer
+        q_params = list(policy.q_net.q_net.parameters())
+        self.torch_adam = type(optimizer) is th.optim.Adam  # else KerasAdam (B12)
+        for param in q_params:
+            if not optimizer.state[param]:
+                # Each optimizer's own step type: torch's Adam counts in float32, KerasAdam in float64.
+                optimizer.state[param].update(step=th.zeros((), dtype=th.float32 if self.torch_adam else th.float64),
+                                              exp_avg=th.zeros_like(param), exp_avg_sq=th.zeros_like(param))
+        states = [optimizer.state[p] for p in q_params]
+        self.adam = AdamState(*(_flat_views([s[key] for s in states]) for key in ("exp_avg", "exp_avg_sq", "step")))
+        self.online, self.target = _network(policy.q_net), _network(policy.q_net_target)
+        self.optimizer, self._optimizer_state = optimizer, optimizer.state
+        self._tensors = (*q_params, *policy.q_net_target.q_net.parameters())
+        self._bound_ptrs = self._data_ptrs()
+        self._workspaces = {}
+
+    def _data_ptrs(self) -> list[int] | None:
+        # Checked before every replay and greedy action: map is about twice as fast as a generator here.
+        return list(map(th.Tensor.data_ptr, self._tensors)) if self.optimizer is not None else None
+
+    def _workspace(self, batch_size: int) -> Workspace:
+        work = self._workspaces.get(batch_size)
+        if work is None:
+            work = self._workspaces[batch_size] = make_workspace(self.online, batch_size)
+        return work
+
+    def settings(self, gamma: float) -> Settings:
+        """The replays' record of settings, with the optimizer's current learning rate."""
+        group = self.optimizer.param_groups[0]
+        return Settings(*self.objective.codes(), bool(self.per_sample_updates), float(self.max_grad_norm),
+                        float(gamma), float(group["lr"]), float(group["betas"][0]), float(group["betas"][1]),
+                        float(group["eps"]), self.torch_adam)
+
+    def replay(self, replay_buffer: HistoryReplayBuffer, n_replays: int, batch_size: int, gamma: float) -> np.ndarray:
+        """``n_replays`` replays of ``batch_size`` samples drawn by the memory (B7); each fit's loss."""
+        self._bind()
+        indices = sample_replay_indices(replay_buffer, n_replays, batch_size)
+        losses = np.zeros((n_replays, batch_size if self.per_sample_updates else 1))
+        replay_kernel(indices, memory_record(replay_buffer), self.online, self.target, self.adam, self.settings(gamma),
+                      self._workspace(batch_size), losses)
+        return losses
+
+    def td_targets(self, replay_buffer: HistoryReplayBuffer, rows: np.ndarray, gamma: float) -> np.ndarray:
+        """:meth:`TDObjective.targets` of the memory rows ``rows``: one row of targets per sample."""
+        self._bind()
+        work = self._workspace(len(rows))
+        targets_kernel(rows, memory_record(replay_buffer), self.online, self.target, self.settings(gamma), work)
+        n_targets = self.target.n_quantiles or (int(self.target.sizes[-1]) if self.objective.all_actions else 1)
+        return work.targets[:, :n_targets].copy()
+
+    def fit(self, observations: np.ndarray, actions: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """The fits of one replay on raw ``observations`` to ``targets`` (B11, or one batch step); each loss."""
+        self._bind()
+        work = self._workspace(len(observations))
+        work.targets[:, : targets.shape[1]] = targets
+        work.actions[:] = actions.reshape(-1)
+        losses = np.zeros(len(observations) if self.per_sample_updates else 1)
+        fit_kernel(np.ascontiguousarray(observations, dtype=np.float32), self.online, self.adam, self.settings(0.0),
+                   work, losses)
+        return losses
+
+    def greedy_actions(self, observations: np.ndarray) -> np.ndarray:
+        """argmax of the online network Q for each row of ``observations`` (B9)."""
+        self._bind()
+        return greedy_kernel(np.ascontiguousarray(observations, dtype=np.float32), self.online)

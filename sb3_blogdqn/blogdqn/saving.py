@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.type_aliases import GymEnv
 from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_blogdqn.blogdqn.envs import wrap_blog_env
 from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy
 from sb3_blogdqn.common.checks import Problem, SetupError, find_vec_wrapper, raise_problems
 from sb3_blogdqn.common.wrappers import VecHistory
@@ -110,6 +112,27 @@ def saved_model_problems(data: dict[str, Any] | None, params: dict[str, Any]) ->
     if data.get("_warmup_done") and fits_scaler and n_seen is not None and float(n_seen) == 0:
         problems.append(Problem("its warm-up is done but its StandardScaler was never fitted (B4): the file is inconsistent."))
     return problems
+
+
+def checked_load_env(path: Any, env: GymEnv | None, custom_objects: dict[str, Any] | None) -> VecEnv | None:
+    """
+    Check the zip at ``path`` is a complete BlogDQN save (:func:`read_saved_model`) and that ``env``
+    fits it; return ``env`` wrapped in the saved history, as SB3's ``load`` then needs it (it checks
+    the spaces before it builds the model). Raises a :class:`SetupError` naming the file.
+    """
+    data, _ = read_saved_model(path, custom_objects)
+    if env is None:
+        return None
+    # The env's own history, if it has one, so that a different length is reported, not hidden.
+    history = find_vec_wrapper(env, VecHistory) if isinstance(env, VecEnv) else None
+    history_length = data["history_length"] if history is None else history.history_length
+    try:
+        env = wrap_blog_env(env, history_length, data.get("verbose", 0))
+        problems = saved_env_problems(data, env)
+    except SetupError as error:
+        problems = error.problems
+    raise_problems(problems, f"Cannot load the BlogDQN model {describe_path(path)} on this env")
+    return env
 
 
 def saved_env_problems(data: dict[str, Any], vec_env: VecEnv) -> list[Problem]:

@@ -7,30 +7,54 @@ import pickle
 import sys
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim, preprocess_obs
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack, VecNormalize
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from sb3_blogdqn.common.checks import (
     BLOG_HISTORY_LENGTH,
     Problem,
     SetupError,
-    action_space_problems,
     check_discrete_actions,
     check_history_length,
     check_vector_observations,
     find_vec_wrapper,
-    history_length_problems,
-    observation_space_problems,
     raise_problems,
 )
 from sb3_blogdqn.common.scaling import fit_standard_scaler, standardize
+
+
+class Histories:
+    """
+    The last ``history_length`` states of each of several envs, oldest first (B1), as one array
+    ``(n_envs, history_length, state_dim)``: the shift-and-pad of :class:`VecHistory`, which
+    ``BlogDQN.predict`` applies too, to the unwrapped env's states it is given.
+    """
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    @classmethod
+    def started(cls, states: np.ndarray, history_length: int, dtype: np.dtype) -> "Histories":
+        """Each env's history at its episode's start: its first state, repeated (B3)."""
+        return cls(np.repeat(states[:, None, :], history_length, axis=1).astype(dtype, copy=False))
+
+    def restart(self, states: np.ndarray, envs: Any) -> None:
+        """Start the histories of ``envs`` (an index, a mask or a slice) anew from their first states (B3)."""
+        self.array[envs] = states[envs, None]
+
+    def push(self, states: np.ndarray) -> None:
+        """Each env's newest state in, its oldest out (B1); in place: cheaper than np.roll, per env step."""
+        self.array[:, :-1] = self.array[:, 1:]
+        self.array[:, -1] = states
+
+    def flat(self) -> np.ndarray:
+        """One history per row, ``[s(t-3), s(t-2), s(t-1), s(t)]`` flattened (B1)."""
+        return self.array.reshape(len(self.array), -1).copy()
 
 
 class VecHistory(VecEnvWrapper):
@@ -68,34 +92,31 @@ class VecHistory(VecEnvWrapper):
             dtype=space.dtype,
         )
         super().__init__(venv, observation_space=observation_space)
-        self.history = np.zeros((venv.num_envs, history_length, self.state_dim), dtype=space.dtype)
+        self.histories = Histories(np.zeros((venv.num_envs, history_length, self.state_dim), dtype=space.dtype))
 
-    def _encode(self, states: np.ndarray) -> np.ndarray:
+    def encode(self, states: np.ndarray) -> np.ndarray:
+        """A batch of the env's states as the vectors the history holds (:func:`encode_states`)."""
         return encode_states(states, self.state_space)
 
     def reset(self) -> np.ndarray:
-        states = self._encode(self.venv.reset())
-        self.history[:] = states[:, None, :]  # B3: pad with the first state
-        return self._flat()
+        self.histories = Histories.started(self.encode(self.venv.reset()), self.history_length,
+                                           self.observation_space.dtype)
+        return self.histories.flat()
 
     def step_wait(self) -> VecEnvStepReturn:
         states, rewards, dones, infos = self.venv.step_wait()
-        states = self._encode(states)
-        self.history[:, :-1] = self.history[:, 1:]  # shift in place: cheaper than np.roll, per env step
-        self.history[:, -1] = states
+        states = self.encode(states)
+        self.histories.push(states)
         for i in np.flatnonzero(dones):
             # states[i] already belongs to the next episode: build the terminal history
             # from the old one and the terminal state, then restart padded (B3).
             terminal_state = infos[i].get("terminal_observation")
             if terminal_state is not None:
-                terminal_history = self.history[i].copy()
-                terminal_history[-1] = self._encode(np.asarray(terminal_state)[None])[0]
+                terminal_history = self.histories.array[i].copy()
+                terminal_history[-1] = self.encode(np.asarray(terminal_state)[None])[0]
                 infos[i]["terminal_observation"] = terminal_history.reshape(-1)
-            self.history[i] = states[i]
-        return self._flat(), rewards, dones, infos
-
-    def _flat(self) -> np.ndarray:
-        return self.history.reshape(self.num_envs, -1).copy()
+            self.histories.restart(states, i)
+        return self.histories.flat(), rewards, dones, infos
 
 
 def encode_states(states: np.ndarray, state_space: spaces.Space) -> np.ndarray:
@@ -352,59 +373,6 @@ def _called_by_vec_normalize_around(scaler: VecStandardScaler) -> bool:
             return True
         frame = frame.f_back
     return False
-
-
-def vec_wrapper_problems(vec_env: VecEnv, history_length: int | None) -> list[Problem]:
-    """Wrappers that would stack a second history or a second normalization on BlogDQN's (B1, B4)."""
-    problems = []
-    for wrapper_class, own in ((VecFrameStack, "its own observation history (history_length)"),
-                               (VecNormalize, "its own StandardScaler fitted on the warm-up (B4)")):
-        if find_vec_wrapper(vec_env, wrapper_class) is not None:
-            problems.append(Problem(
-                f"The env is wrapped in {wrapper_class.__name__}, but BlogDQN applies {own}: stacking both "
-                "would break the replay buffer's next observations or normalize twice. Remove the "
-                f"{wrapper_class.__name__} (in an RL Zoo config: drop 'frame_stack' / 'normalize')."
-            ))
-    if find_vec_wrapper(vec_env, VecStandardScaler) is not None:
-        problems.append(Problem(
-            "The env is wrapped in VecStandardScaler, but BlogDQN fits its own StandardScaler on its warm-up and "
-            "keeps it in the model (B4): the inputs would be standardized twice. Remove the VecStandardScaler "
-            "(make_blog_env without scaler=..., or drop it from the RL Zoo config's vec_env_wrapper); it is "
-            "meant for the other SB3 algorithms."
-        ))
-    history = find_vec_wrapper(vec_env, VecHistory)
-    if history is not None and history_length is not None and history.history_length != history_length:
-        problems.append(Problem(
-            f"The env already has a VecHistory of length {history.history_length}, but BlogDQN was "
-            f"given history_length={history_length}. Build the env with the same history_length, or leave "
-            "history_length=None to take the env's."
-        ))
-    return problems
-
-
-def wrap_blog_env(env: gym.Env | VecEnv | str, history_length: int | None, verbose: int = 0) -> VecEnv:
-    """
-    Return ``env`` as a VecEnv ending in a :class:`VecHistory` of ``history_length``.
-
-    An env id is built as :func:`make_blog_env` does; a gymnasium env or a VecEnv gets SB3's
-    usual ``Monitor``/``DummyVecEnv`` wrapping and then the history, unless it already has
-    one (``history_length=None`` takes its length, else the blog's 4). Envs carrying
-    ``VecFrameStack``, ``VecNormalize`` or ``VecStandardScaler`` are refused: BlogDQN keeps its
-    own history (B1) and its own frozen scaler (B4). All problems found are raised together
-    (``checks.SetupError``; ``checks.SpaceError`` if only the spaces are wrong).
-    """
-    problems = [] if history_length is None else history_length_problems(history_length)
-    if isinstance(env, str):
-        env = make_vec_env(env)
-    problems += action_space_problems(env.action_space)
-    vec_env = BaseAlgorithm._wrap_env(env, verbose)
-    problems += vec_wrapper_problems(vec_env, history_length)
-    if find_vec_wrapper(vec_env, VecHistory) is None:
-        problems += observation_space_problems(vec_env.observation_space)
-    raise_problems(problems)
-    if find_vec_wrapper(vec_env, VecHistory) is None:
-        return VecHistory(vec_env, BLOG_HISTORY_LENGTH if history_length is None else history_length)
-    return vec_env
 
 
 def make_blog_env(

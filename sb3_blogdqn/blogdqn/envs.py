@@ -1,0 +1,118 @@
+"""
+How BlogDQN takes an env: as a VecEnv ending in its observation history (B1-B3), refusing the
+wrappers that would stack a second history or a second normalization on its own (B1, B4).
+"""
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecNormalize
+
+from sb3_blogdqn.common.checks import (
+    BLOG_HISTORY_LENGTH,
+    Problem,
+    action_space_problems,
+    find_vec_wrapper,
+    history_length_problems,
+    observation_space_problems,
+    raise_problems,
+)
+from sb3_blogdqn.common.wrappers import VecHistory, VecStandardScaler
+
+
+def vec_wrapper_problems(vec_env: VecEnv, history_length: int | None) -> list[Problem]:
+    """Wrappers that would stack a second history or a second normalization on BlogDQN's (B1, B4)."""
+    problems = []
+    for wrapper_class, own in ((VecFrameStack, "its own observation history (history_length)"),
+                               (VecNormalize, "its own StandardScaler fitted on the warm-up (B4)")):
+        if find_vec_wrapper(vec_env, wrapper_class) is not None:
+            problems.append(Problem(
+                f"The env is wrapped in {wrapper_class.__name__}, but BlogDQN applies {own}: stacking both "
+                "would break the replay buffer's next observations or normalize twice. Remove the "
+                f"{wrapper_class.__name__} (in an RL Zoo config: drop 'frame_stack' / 'normalize')."
+            ))
+    if find_vec_wrapper(vec_env, VecStandardScaler) is not None:
+        problems.append(Problem(
+            "The env is wrapped in VecStandardScaler, but BlogDQN fits its own StandardScaler on its warm-up and "
+            "keeps it in the model (B4): the inputs would be standardized twice. Remove the VecStandardScaler "
+            "(make_blog_env without scaler=..., or drop it from the RL Zoo config's vec_env_wrapper); it is "
+            "meant for the other SB3 algorithms."
+        ))
+    history = find_vec_wrapper(vec_env, VecHistory)
+    if history is not None and history_length is not None and history.history_length != history_length:
+        problems.append(Problem(
+            f"The env already has a VecHistory of length {history.history_length}, but BlogDQN was "
+            f"given history_length={history_length}. Build the env with the same history_length, or leave "
+            "history_length=None to take the env's."
+        ))
+    return problems
+
+
+def wrap_blog_env(env: gym.Env | VecEnv | str, history_length: int | None, verbose: int = 0) -> VecEnv:
+    """
+    Return ``env`` as a VecEnv ending in a :class:`VecHistory` of ``history_length``.
+
+    An env id is built as :func:`make_blog_env` does; a gymnasium env or a VecEnv gets SB3's
+    usual ``Monitor``/``DummyVecEnv`` wrapping and then the history, unless it already has
+    one (``history_length=None`` takes its length, else the blog's 4). Envs carrying
+    ``VecFrameStack``, ``VecNormalize`` or ``VecStandardScaler`` are refused: BlogDQN keeps its
+    own history (B1) and its own frozen scaler (B4). All problems found are raised together
+    (``checks.SetupError``; ``checks.SpaceError`` if only the spaces are wrong).
+    """
+    problems = [] if history_length is None else history_length_problems(history_length)
+    if isinstance(env, str):
+        env = make_vec_env(env)
+    problems += action_space_problems(env.action_space)
+    vec_env = BaseAlgorithm._wrap_env(env, verbose)
+    problems += vec_wrapper_problems(vec_env, history_length)
+    if find_vec_wrapper(vec_env, VecHistory) is None:
+        problems += observation_space_problems(vec_env.observation_space)
+    raise_problems(problems)
+    if find_vec_wrapper(vec_env, VecHistory) is None:
+        return VecHistory(vec_env, BLOG_HISTORY_LENGTH if history_length is None else history_length)
+    return vec_env
+
+
+def nonfinite_transitions(
+    histories: np.ndarray,
+    next_observations: list[np.ndarray],
+    rewards: np.ndarray,
+    stored: np.ndarray,
+    on_nonfinite: str,
+    num_timesteps: int,
+) -> tuple[np.ndarray, int]:
+    """
+    Per env, whether its step's history, next history and reward are all finite, and how many of
+    the ``stored`` transitions are not. ``on_nonfinite="raise"``: a ``ValueError`` naming the env,
+    the value and the fixes, before anything is stored; ``"skip"``: a warning, and the caller
+    drops them: a NaN or inf must never reach the memory, the StandardScaler (B4) or the weights.
+    """
+    checks = {
+        "history": np.isfinite(histories).all(axis=1),
+        "next observation": np.array([np.isfinite(obs).all() for obs in next_observations]),
+        "reward": np.isfinite(rewards),
+    }
+    finite = np.logical_and.reduce(list(checks.values()))
+    if on_nonfinite == "raise" and not finite.all():
+        i = int(np.flatnonzero(~finite)[0])
+        what = next(name for name, ok in checks.items() if not ok[i])
+        values = {"history": histories[i], "next observation": next_observations[i], "reward": rewards[i]}
+        raise ValueError(
+            f"Env {i} gave a non-finite {what} (NaN or inf) at timestep {num_timesteps}: "
+            f"{np.asarray(values[what]).tolist()}. BlogDQN stops before storing it: it must not reach the replay "
+            "memory, the StandardScaler (B4, which would spread it to every input) or the weights. Fix the env or "
+            "clip it with a wrapper (gymnasium.wrappers.ClipReward, TransformObservation), or pass "
+            "on_nonfinite='skip' to drop such transitions with a warning."
+        )
+    n_rejected = int(np.sum(~finite & stored))
+    if n_rejected:
+        warnings.warn(
+            "on_nonfinite='skip': the env gave a non-finite history, next observation or reward; the "
+            "transitions holding it are dropped (n_rejected_nonfinite counts them).",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return finite, n_rejected
