@@ -194,9 +194,11 @@ def test_kernel_n_step_returns_stop_at_episode_ends_and_at_the_newest_row(traine
     buffer = trained_n_step.replay_buffer
     rows = np.arange(buffer.size())
     samples = buffer._get_samples(rows)
-    memory = memory_record(buffer)
+    m = memory_record(buffer)
     gamma = np.float32(trained_n_step.gamma)
-    returns, discounts, last_rows = zip(*(_n_step_return.py_func(row, memory, gamma) for row in rows), strict=True)
+    returns, discounts, last_rows = zip(
+        *(_n_step_return.py_func(row, m.rewards, m.dones, m.timeouts, 3, m.newest, gamma) for row in rows), strict=True
+    )
     np.testing.assert_allclose(returns, samples.rewards.numpy()[:, 0], rtol=1e-6)
     np.testing.assert_allclose(discounts, samples.discounts.numpy()[:, 0], rtol=1e-6)
     np.testing.assert_array_equal(buffer.next_observations[list(last_rows), 0], samples.next_observations.numpy())

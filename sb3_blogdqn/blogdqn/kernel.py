@@ -19,11 +19,10 @@ float32 in the order torch uses, so the two paths agree to float rounding.
 The compiled functions take their inputs as four records (namedtuples, which numba compiles to
 structs): a :class:`Network` (one Q network's weights and scaler), its :class:`AdamState`, the
 replay :class:`Memory`, and the :class:`Settings` of the objective and the optimizer; a
-:class:`Workspace` holds the scratch arrays, allocated once per minibatch size.
+:class:`Workspace` holds the scratch arrays.
 """
 
-import itertools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
@@ -120,32 +119,30 @@ class Workspace(NamedTuple):
     next_rows: np.ndarray
 
 
-def make_workspace(network: Network, batch_size: int) -> Workspace:
+@_jit
+def _workspace(network, batch_size):
     """
-    Scratch arrays for minibatches of ``batch_size``. One sample's activations live in one row of
-    ``acts``: the scaled input, then each layer's output after its ReLU (the head has none);
-    ``offsets`` locate them. ``grad`` holds every parameter's gradient, parameter ``p`` (W1, b1,
-    W2, b2, ...) from ``grad_offsets[p]`` to ``grad_offsets[p + 1]``.
+    Scratch arrays for minibatches of ``batch_size`` (allocated here: cheaper than passing them in).
+    One sample's activations live in one row of ``acts``: the scaled input, then each layer's
+    output after its ReLU (the head has none); ``offsets`` locate them. ``grad`` holds every
+    parameter's gradient, parameter ``p`` (W1, b1, W2, b2, ...) from ``grad_offsets[p]`` to ``grad_offsets[p + 1]``.
     """
     sizes = network.sizes
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    pairs = list(itertools.pairwise(sizes))
-    grad_sizes = [size for n_in, n_out in pairs for size in (n_in * n_out, n_out)]
-    grad_offsets = np.concatenate([[0], np.cumsum(grad_sizes)]).astype(np.int64)
-    n_actions = int(sizes[-1]) // max(network.n_quantiles, 1)
+    n_layers = len(sizes) - 1
+    offsets = np.zeros(n_layers + 2, np.int64)
+    for layer in range(n_layers + 1):
+        offsets[layer + 1] = offsets[layer] + sizes[layer]
+    grad_offsets = np.zeros(2 * n_layers + 1, np.int64)
+    for layer in range(n_layers):
+        grad_offsets[2 * layer + 1] = grad_offsets[2 * layer] + sizes[layer + 1] * sizes[layer]
+        grad_offsets[2 * layer + 2] = grad_offsets[2 * layer + 1] + sizes[layer + 1]
+    n_targets = max(_n_actions(network), network.n_quantiles)
     return Workspace(
-        offsets=offsets,
-        grad_offsets=grad_offsets,
-        acts=np.empty((batch_size, offsets[-1]), np.float32),
-        deltas=np.empty((batch_size, offsets[-1]), np.float32),
-        columns=np.empty((offsets[-1], batch_size), np.float32),
-        grad=np.empty(grad_offsets[-1], np.float32),
-        targets=np.empty((batch_size, max(n_actions, network.n_quantiles)), np.float32),
-        actions=np.empty(batch_size, np.int64),
-        next_actions=np.zeros(batch_size, np.int64),
-        returns=np.empty(batch_size, np.float32),
-        discounts=np.empty(batch_size, np.float32),
-        next_rows=np.empty(batch_size, np.int64),
+        offsets, grad_offsets, np.empty((batch_size, offsets[-1]), np.float32),
+        np.empty((batch_size, offsets[-1]), np.float32), np.empty((offsets[-1], batch_size), np.float32),
+        np.empty(grad_offsets[-1], np.float32), np.empty((batch_size, n_targets), np.float32),
+        np.empty(batch_size, np.int64), np.zeros(batch_size, np.int64), np.empty(batch_size, np.float32),
+        np.empty(batch_size, np.float32), np.empty(batch_size, np.int64),
     )
 
 
@@ -153,21 +150,19 @@ def make_workspace(network: Network, batch_size: int) -> Workspace:
 
 
 @_inline
-def _scale_into(observation, network, row):
+def _scale_into(observation, mean, scale, row):
     """The StandardScaler input layer (B4): ``(x - mean) / scale``."""
-    mean, scale = network.mean, network.scale
     for i in range(len(observation)):
         row[i] = (observation[i] - mean[i]) / scale[i]
 
 
 @_jit
-def _forward(network, offsets, row):
-    """Fill ``row``'s layer outputs from its scaled input; return the head's offset."""
-    sizes = network.sizes
+def _forward(params, sizes, offsets, row):
+    """Fill ``row``'s layer outputs from its scaled input (``params``, ``sizes``: a :class:`Network`'s); return the head."""
     n_layers = len(sizes) - 1
     for layer in range(n_layers):
-        weight = network.params[2 * layer]
-        bias = network.params[2 * layer + 1]
+        weight = params[2 * layer]
+        bias = params[2 * layer + 1]
         n_in = sizes[layer]
         # Slices, so that indices are provably non-negative and the loops compile tight.
         x = row[offsets[layer] : offsets[layer + 1]]
@@ -192,12 +187,12 @@ def _forward_columns(network, offsets, columns):
     without a reduction, so it vectorizes fully; used for the targets, which Q̂ computes
     for all samples before any fit (B10).
     """
-    sizes = network.sizes
+    sizes, params = network.sizes, network.params
     n_layers = len(sizes) - 1
     n_columns = columns.shape[1]
     for layer in range(n_layers):
-        weight = network.params[2 * layer]
-        bias = network.params[2 * layer + 1]
+        weight = params[2 * layer]
+        bias = params[2 * layer + 1]
         n_in = sizes[layer]
         x = columns[offsets[layer] : offsets[layer + 1]]
         for o in range(sizes[layer + 1]):
@@ -260,28 +255,27 @@ def _n_actions(network):
 
 
 @_inline
-def _n_step_return(row, memory, gamma):
+def _n_step_return(row, rewards, dones, timeouts, n_steps, newest, gamma):
     """
     The return from memory row ``row`` and where to bootstrap: ``(G, γ^m, last row)``, ``G``
     the discounted rewards of the ``m <= n_steps`` rows up to the first done or time-limit
-    cut, or the newest row (the row after it is an older episode), as SB3's
+    cut, or the ``newest`` row (the row after it is an older episode), as SB3's
     ``NStepReplayBuffer._get_samples`` computes them. With ``n_steps`` 1: ``(r, γ, row)`` (B10).
     """
-    rewards = memory.rewards
     n_rows = len(rewards)
     total = np.float32(0.0)
     discount = np.float32(1.0)
     last = row
-    for m in range(memory.n_steps):
+    for m in range(n_steps):
         last = (row + m) % n_rows
         total += discount * rewards[last]
         discount *= gamma
-        if memory.dones[last] != 0 or memory.timeouts[last] != 0 or last == memory.newest:
+        if dones[last] != 0 or timeouts[last] != 0 or last == newest:
             break
     return total, discount, last
 
 
-@_jit
+@_inline
 def _td_targets(rows, memory, online, target, settings, work):
     """
     :meth:`TDObjective.targets` for the memory rows ``rows`` into ``work.targets`` (and the taken
@@ -290,35 +284,41 @@ def _td_targets(rows, memory, online, target, settings, work):
     for Q with ``double_q``; one per quantile of Q̂ at ``a*`` with a quantile head; with
     ``all_actions``, Q̂(s) with the taken action's entry replaced.
     """
+    # The records' arrays read once: each read counts a reference.
     offsets, columns, targets = work.offsets, work.columns, work.targets
+    actions, next_actions, returns, discounts, next_rows = (work.actions, work.next_actions, work.returns,
+                                                            work.discounts, work.next_rows)
+    rewards, dones, timeouts = memory.rewards, memory.dones, memory.timeouts
     n_actions, n_quantiles = _n_actions(target), target.n_quantiles
     head = offsets[len(target.sizes) - 1]
     gamma = np.float32(settings.gamma)
     one = np.float32(1.0)
     for r in range(len(rows)):
-        work.returns[r], work.discounts[r], work.next_rows[r] = _n_step_return(rows[r], memory, gamma)
+        returns[r], discounts[r], next_rows[r] = _n_step_return(rows[r], rewards, dones, timeouts, memory.n_steps,
+                                                                memory.newest, gamma)
     if settings.double_q:
-        _forward_rows(memory.next_observations, work.next_rows, online, offsets, columns)
+        _forward_rows(memory.next_observations, next_rows, online, offsets, columns)
         for r in range(len(rows)):
-            work.next_actions[r] = _greedy(columns[head:, r], n_actions, n_quantiles)
-    _forward_rows(memory.next_observations, work.next_rows, target, offsets, columns)
+            next_actions[r] = _greedy(columns[head:, r], n_actions, n_quantiles)
+    _forward_rows(memory.next_observations, next_rows, target, offsets, columns)
+    memory_actions = memory.actions
     for r in range(len(rows)):
-        work.actions[r] = memory.actions[rows[r]]
+        actions[r] = memory_actions[rows[r]]
         if not settings.double_q:
-            work.next_actions[r] = _greedy(columns[head:, r], n_actions, n_quantiles)
-        last = work.next_rows[r]
-        bootstrap = (one - memory.dones[last] * (one - memory.timeouts[last])) * work.discounts[r]
+            next_actions[r] = _greedy(columns[head:, r], n_actions, n_quantiles)
+        last = next_rows[r]
+        bootstrap = (one - dones[last] * (one - timeouts[last])) * discounts[r]
         if n_quantiles == 0:
-            targets[r, 0] = work.returns[r] + bootstrap * columns[head + work.next_actions[r], r]
+            targets[r, 0] = returns[r] + bootstrap * columns[head + next_actions[r], r]
         for j in range(n_quantiles):
-            targets[r, j] = work.returns[r] + bootstrap * columns[head + j * n_actions + work.next_actions[r], r]
+            targets[r, j] = returns[r] + bootstrap * columns[head + j * n_actions + next_actions[r], r]
     if settings.all_actions:
         _forward_rows(memory.observations, rows, target, offsets, columns)
         for r in range(len(rows)):
             td_target = targets[r, 0]
             for a in range(n_actions):
                 targets[r, a] = columns[head + a, r]
-            targets[r, work.actions[r]] = td_target
+            targets[r, actions[r]] = td_target
 
 
 # --------------------------------------------------------------------------- the loss
@@ -372,10 +372,10 @@ def _n_loss_terms(network, settings):
 
 
 @_inline
-def _output_gradient(q, target, action, network, settings, norm, dq):
+def _output_gradient(q, target, action, n_actions, n_quantiles, settings, norm, dq):
     """The loss's gradient at the head into ``dq`` (each term's derivative times ``norm``); return the summed terms."""
     if settings.loss == QUANTILE_HUBER:
-        return _quantile_gradient(q, target, action, _n_actions(network), network.n_quantiles, norm, dq)
+        return _quantile_gradient(q, target, action, n_actions, n_quantiles, norm, dq)
     loss = 0.0
     if settings.all_actions:
         for a in range(len(q)):
@@ -408,11 +408,10 @@ def _backward_layer(weight, n_in, n_out, x, dy, dx):
 
 
 @_jit
-def _backward(network, offsets, row, delta):
+def _backward(params, sizes, offsets, row, delta):
     """From the loss gradient at the head (in ``delta``), the gradient at every hidden layer, with the forward's weights."""
-    sizes = network.sizes
     for layer in range(len(sizes) - 2, 0, -1):
-        _backward_layer(network.params[2 * layer], sizes[layer], sizes[layer + 1],
+        _backward_layer(params[2 * layer], sizes[layer], sizes[layer + 1],
                         row[offsets[layer] : offsets[layer + 1]], delta[offsets[layer + 1] : offsets[layer + 2]],
                         delta[offsets[layer] : offsets[layer + 1]])
 
@@ -481,43 +480,51 @@ def _clip_grad_norm(grad, grad_offsets, max_grad_norm):
 
 
 @_jit
-def _fit_one(network, adam, settings, offsets, row, delta, grad, target, action):
+def _fit_each_sample(network, adam, settings, work, losses):
     """
-    One Adam step on the loss of one sample (B11's ``train_on_batch`` on a batch of one), layer
-    by layer from the head down: the input's gradient from the weights before their step, then
-    the step. A batch of one needs no accumulation: the weights' gradient is the outer product
-    ``dy x``, written once, never zeroed. Unclipped (a clipped fit needs the whole gradient
-    before any step: :func:`_fit_batch`). Returns the loss.
+    One Adam step on the loss of each sample in turn (B11's ``train_on_batch`` on batches of one),
+    on ``work.acts`` (scaled inputs) to ``work.targets``, layer by layer from the head down: the
+    input's gradient from the weights before their step, then the step. A batch of one needs no
+    accumulation: the weights' gradient is the outer product ``dy x``, written once, never zeroed.
+    Unclipped (a clipped fit needs the whole gradient before any step: :func:`_fit_batch`).
+    Writes each fit's loss to ``losses``.
     """
-    sizes = network.sizes
+    # The records' arrays read once, out of the loops: each read counts a reference.
+    sizes, params = network.sizes, network.params
+    exp_avg, exp_avg_sq, steps = adam.exp_avg, adam.exp_avg_sq, adam.steps
+    offsets, grad, acts, deltas = work.offsets, work.grad, work.acts, work.deltas
+    targets, actions = work.targets, work.actions
     n_layers = len(sizes) - 1
     n_outputs = sizes[n_layers]
+    n_actions = _n_actions(network)
     n_terms = _n_loss_terms(network, settings)
-    head = _forward(network, offsets, row)
-    loss = _output_gradient(row[head : head + n_outputs], target, action, network, settings,
-                            np.float32(1.0 / n_terms), delta[head : head + n_outputs])
-    t, step_size = -1.0, 0.0
-    for layer in range(n_layers - 1, -1, -1):
-        n_in, k = sizes[layer], 2 * layer
-        weight, bias = network.params[k], network.params[k + 1]
-        x = row[offsets[layer] : offsets[layer + 1]]
-        dy = delta[offsets[layer + 1] : offsets[layer + 2]]
-        t, step_size = _next_step_size(adam.steps[k], settings, t, step_size)
-        weight_step = np.float32(-step_size)
-        t, step_size = _next_step_size(adam.steps[k + 1], settings, t, step_size)
-        e = _adam_epsilon(settings, t)
-        # The bias's gradient is dy itself.
-        _adam_step(bias, dy, adam.exp_avg[k + 1], adam.exp_avg_sq[k + 1], np.float32(-step_size), settings, e)
-        weight_grad = grad[: len(weight)]
-        for o in range(sizes[layer + 1]):
-            d = dy[o]
-            g = weight_grad[o * n_in : (o + 1) * n_in]
-            for i in range(n_in):
-                g[i] = d * x[i]
-        if layer > 0:  # the input's gradient reads the weights before their step
-            _backward_layer(weight, n_in, sizes[layer + 1], x, dy, delta[offsets[layer] : offsets[layer + 1]])
-        _adam_step(weight, weight_grad, adam.exp_avg[k], adam.exp_avg_sq[k], weight_step, settings, e)
-    return loss / n_terms
+    for r in range(acts.shape[0]):
+        row, delta = acts[r], deltas[r]
+        head = _forward(params, sizes, offsets, row)
+        loss = _output_gradient(row[head : head + n_outputs], targets[r], actions[r], n_actions, network.n_quantiles,
+                                settings, np.float32(1.0 / n_terms), delta[head : head + n_outputs])
+        t, step_size = -1.0, 0.0
+        for layer in range(n_layers - 1, -1, -1):
+            n_in, k = sizes[layer], 2 * layer
+            weight, bias = params[k], params[k + 1]
+            x = row[offsets[layer] : offsets[layer + 1]]
+            dy = delta[offsets[layer + 1] : offsets[layer + 2]]
+            t, step_size = _next_step_size(steps[k], settings, t, step_size)
+            weight_step = np.float32(-step_size)
+            t, step_size = _next_step_size(steps[k + 1], settings, t, step_size)
+            e = _adam_epsilon(settings, t)
+            # The bias's gradient is dy itself.
+            _adam_step(bias, dy, exp_avg[k + 1], exp_avg_sq[k + 1], np.float32(-step_size), settings, e)
+            weight_grad = grad[: len(weight)]
+            for o in range(sizes[layer + 1]):
+                d = dy[o]
+                g = weight_grad[o * n_in : (o + 1) * n_in]
+                for i in range(n_in):
+                    g[i] = d * x[i]
+            if layer > 0:  # the input's gradient reads the weights before their step
+                _backward_layer(weight, n_in, sizes[layer + 1], x, dy, delta[offsets[layer] : offsets[layer + 1]])
+            _adam_step(weight, weight_grad, exp_avg[k], exp_avg_sq[k], weight_step, settings, e)
+        losses[r] = loss / n_terms
 
 
 @_jit
@@ -531,18 +538,20 @@ def _fit_batch(network, adam, settings, work, acts, deltas, targets, actions):
     Returns the loss.
     """
     offsets, grad_offsets, grad = work.offsets, work.grad_offsets, work.grad
-    sizes = network.sizes
+    sizes, params = network.sizes, network.params
+    exp_avg, exp_avg_sq, steps = adam.exp_avg, adam.exp_avg_sq, adam.steps
     n_rows = acts.shape[0]
     n_layers = len(sizes) - 1
     n_outputs = sizes[n_layers]
+    n_actions = _n_actions(network)
     n_terms = n_rows * _n_loss_terms(network, settings)
     norm = np.float32(1.0 / n_terms)
     loss = 0.0
     for r in range(n_rows):
-        head = _forward(network, offsets, acts[r])
-        loss += _output_gradient(acts[r, head : head + n_outputs], targets[r], actions[r], network, settings, norm,
-                                 deltas[r, head : head + n_outputs])
-        _backward(network, offsets, acts[r], deltas[r])
+        head = _forward(params, sizes, offsets, acts[r])
+        loss += _output_gradient(acts[r, head : head + n_outputs], targets[r], actions[r], n_actions,
+                                 network.n_quantiles, settings, norm, deltas[r, head : head + n_outputs])
+        _backward(params, sizes, offsets, acts[r], deltas[r])
     for layer in range(n_layers):
         n_in = sizes[layer]
         weight_grad = grad[grad_offsets[2 * layer] : grad_offsets[2 * layer + 1]]
@@ -562,17 +571,17 @@ def _fit_batch(network, adam, settings, work, acts, deltas, targets, actions):
         _clip_grad_norm(grad, grad_offsets, settings.max_grad_norm)
     t, step_size = -1.0, 0.0
     for k in range(0, 2 * n_layers, 2):  # a layer's weight, then its bias
-        t, step_size = _next_step_size(adam.steps[k], settings, t, step_size)
+        t, step_size = _next_step_size(steps[k], settings, t, step_size)
         e = _adam_epsilon(settings, t)
-        _adam_step(network.params[k], grad[grad_offsets[k] : grad_offsets[k + 1]], adam.exp_avg[k], adam.exp_avg_sq[k],
+        _adam_step(params[k], grad[grad_offsets[k] : grad_offsets[k + 1]], exp_avg[k], exp_avg_sq[k],
                    np.float32(-step_size), settings, e)
-        t, step_size = _next_step_size(adam.steps[k + 1], settings, t, step_size)
-        _adam_step(network.params[k + 1], grad[grad_offsets[k + 1] : grad_offsets[k + 2]], adam.exp_avg[k + 1],
-                   adam.exp_avg_sq[k + 1], np.float32(-step_size), settings, e)
+        t, step_size = _next_step_size(steps[k + 1], settings, t, step_size)
+        _adam_step(params[k + 1], grad[grad_offsets[k + 1] : grad_offsets[k + 2]], exp_avg[k + 1], exp_avg_sq[k + 1],
+                   np.float32(-step_size), settings, e)
     return loss / n_terms
 
 
-@_jit
+@_inline
 def _fit_minibatch(online, adam, settings, work, losses):
     """
     The fits of one replay on ``work.acts`` (scaled inputs) to ``work.targets``: one sample at a
@@ -580,15 +589,12 @@ def _fit_minibatch(online, adam, settings, work, losses):
     loss to ``losses``.
     """
     acts, deltas, targets, actions = work.acts, work.deltas, work.targets, work.actions
-    n_rows = acts.shape[0]
     if settings.per_sample and np.isfinite(settings.max_grad_norm):
-        for r in range(n_rows):
+        for r in range(acts.shape[0]):
             losses[r] = _fit_batch(online, adam, settings, work, acts[r : r + 1], deltas[r : r + 1],
                                    targets[r : r + 1], actions[r : r + 1])
     elif settings.per_sample:
-        for r in range(n_rows):
-            losses[r] = _fit_one(online, adam, settings, work.offsets, acts[r], deltas[r], work.grad, targets[r],
-                                 actions[r])
+        _fit_each_sample(online, adam, settings, work, losses)
     else:
         losses[0] = _fit_batch(online, adam, settings, work, acts, deltas, targets, actions)
 
@@ -597,46 +603,53 @@ def _fit_minibatch(online, adam, settings, work, losses):
 
 
 @_jit
-def replay_kernel(indices, memory, online, target, adam, settings, work, losses):
+def replay_kernel(indices, memory, online, target, adam, settings, losses):
     """
     ``len(indices)`` replays, each on the memory rows ``indices[k]`` (B7): the TD targets from Q̂
     computed once (B10, :func:`_td_targets`), then the fits (B11, :func:`_fit_minibatch`).
     Writes each fit's loss to ``losses[k]``.
     """
+    work = _workspace(online, indices.shape[1])
+    observations, acts, mean, scale = memory.observations, work.acts, online.mean, online.scale
     for k in range(indices.shape[0]):
         rows = indices[k]
         _td_targets(rows, memory, online, target, settings, work)
         for r in range(len(rows)):
-            _scale_into(memory.observations[rows[r]], online, work.acts[r])
+            _scale_into(observations[rows[r]], mean, scale, acts[r])
         _fit_minibatch(online, adam, settings, work, losses[k])
 
 
 @_jit
-def targets_kernel(rows, memory, online, target, settings, work):
-    """:func:`_td_targets` alone, for the memory rows ``rows`` (the parity tests' first half of a replay)."""
+def targets_kernel(rows, memory, online, target, settings):
+    """:func:`_td_targets` alone, for the memory rows ``rows`` (a replay's first half, for the parity tests)."""
+    work = _workspace(online, len(rows))
     _td_targets(rows, memory, online, target, settings, work)
+    return work.targets
 
 
 @_jit
-def fit_kernel(observations, online, adam, settings, work, losses):
-    """:func:`_fit_minibatch` on raw ``observations`` to ``work.targets`` at ``work.actions`` (the second half)."""
+def fit_kernel(observations, actions, targets, online, adam, settings, losses):
+    """:func:`_fit_minibatch` on raw ``observations`` to ``targets`` at ``actions`` (a replay's second half)."""
+    work = _workspace(online, len(observations))
+    work.targets[:, : targets.shape[1]] = targets
+    work.actions[:] = actions
     for r in range(len(observations)):
-        _scale_into(observations[r], online, work.acts[r])
+        _scale_into(observations[r], online.mean, online.scale, work.acts[r])
     _fit_minibatch(online, adam, settings, work, losses)
 
 
 @_jit
 def greedy_kernel(observations, network):
     """argmax of Q for each row of raw ``observations`` (B9); ties go to the first action, as torch."""
-    sizes = network.sizes
+    sizes, params, mean, scale = network.sizes, network.params, network.mean, network.scale
     offsets = np.zeros(len(sizes) + 1, np.int64)
     for layer in range(len(sizes)):
         offsets[layer + 1] = offsets[layer] + sizes[layer]
     row = np.empty(offsets[-1], np.float32)
     actions = np.empty(len(observations), np.int64)
     for n in range(len(observations)):
-        _scale_into(observations[n], network, row)
-        head = _forward(network, offsets, row)
+        _scale_into(observations[n], mean, scale, row)
+        head = _forward(params, sizes, offsets, row)
         actions[n] = _greedy(row[head:], _n_actions(network), network.n_quantiles)
     return actions
 
@@ -762,7 +775,8 @@ class KernelReplays:
         self.per_sample_updates = per_sample_updates
         self.max_grad_norm = max_grad_norm
         self.optimizer = None
-        self._workspaces: dict[int, Workspace] = {}
+        self._entry_points: dict[Any, Any] = {}
+        self._memory_arrays: tuple[Any, tuple[np.ndarray, ...]] = (None, ())
 
     def _bind(self) -> None:
         """Views of the policy's current tensors, when they are not the ones bound."""
@@ -784,17 +798,35 @@ class KernelReplays:
         self.optimizer, self._optimizer_state = optimizer, optimizer.state
         self._tensors = (*q_params, *policy.q_net_target.q_net.parameters())
         self._bound_ptrs = self._data_ptrs()
-        self._workspaces = {}
+        self._entry_points = {}
+
+    def _run(self, kernel: Any, *args: Any) -> Any:
+        """
+        ``kernel(*args)``, past numba's dispatcher once the arguments' types are known: the
+        dispatcher resolves the records' types on every call, which costs more than a small replay
+        (4 µs of 40). The types are those of the first call until the next binding or memory.
+        """
+        entry_point = self._entry_points.get(kernel)
+        if entry_point is not None:
+            return entry_point(*args)
+        result = kernel(*args)
+        overload = kernel.overloads.get(tuple(map(numba.typeof, args)))  # None: keep calling the dispatcher
+        self._entry_points[kernel] = kernel if overload is None else overload.entry_point
+        return result
+
+    def _memory(self, replay_buffer: HistoryReplayBuffer) -> Memory:
+        """:func:`memory_record`, its views kept while the memory's arrays stay the same."""
+        arrays_of, arrays = self._memory_arrays
+        if arrays_of is not replay_buffer.observations:
+            memory = memory_record(replay_buffer)
+            self._memory_arrays = (replay_buffer.observations, tuple(memory[:6]))
+            self._entry_points = {}  # the memory's arrays are part of the kernels' types
+            return memory
+        return Memory(*arrays, getattr(replay_buffer, "n_steps", 1), (replay_buffer.pos - 1) % len(arrays[0]))
 
     def _data_ptrs(self) -> list[int] | None:
         # Checked before every replay and greedy action: map is about twice as fast as a generator here.
         return list(map(th.Tensor.data_ptr, self._tensors)) if self.optimizer is not None else None
-
-    def _workspace(self, batch_size: int) -> Workspace:
-        work = self._workspaces.get(batch_size)
-        if work is None:
-            work = self._workspaces[batch_size] = make_workspace(self.online, batch_size)
-        return work
 
     def settings(self, gamma: float) -> Settings:
         """The replays' record of settings, with the optimizer's current learning rate."""
@@ -808,30 +840,26 @@ class KernelReplays:
         self._bind()
         indices = sample_replay_indices(replay_buffer, n_replays, batch_size)
         losses = np.zeros((n_replays, batch_size if self.per_sample_updates else 1))
-        replay_kernel(indices, memory_record(replay_buffer), self.online, self.target, self.adam, self.settings(gamma),
-                      self._workspace(batch_size), losses)
+        self._run(replay_kernel, indices, self._memory(replay_buffer), self.online, self.target, self.adam,
+                  self.settings(gamma), losses)
         return losses
 
     def td_targets(self, replay_buffer: HistoryReplayBuffer, rows: np.ndarray, gamma: float) -> np.ndarray:
         """:meth:`TDObjective.targets` of the memory rows ``rows``: one row of targets per sample."""
         self._bind()
-        work = self._workspace(len(rows))
-        targets_kernel(rows, memory_record(replay_buffer), self.online, self.target, self.settings(gamma), work)
+        targets = targets_kernel(rows, self._memory(replay_buffer), self.online, self.target, self.settings(gamma))
         n_targets = self.target.n_quantiles or (int(self.target.sizes[-1]) if self.objective.all_actions else 1)
-        return work.targets[:, :n_targets].copy()
+        return targets[:, :n_targets]
 
     def fit(self, observations: np.ndarray, actions: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """The fits of one replay on raw ``observations`` to ``targets`` (B11, or one batch step); each loss."""
         self._bind()
-        work = self._workspace(len(observations))
-        work.targets[:, : targets.shape[1]] = targets
-        work.actions[:] = actions.reshape(-1)
         losses = np.zeros(len(observations) if self.per_sample_updates else 1)
-        fit_kernel(np.ascontiguousarray(observations, dtype=np.float32), self.online, self.adam, self.settings(0.0),
-                   work, losses)
+        fit_kernel(np.ascontiguousarray(observations, dtype=np.float32), np.asarray(actions, np.int64).reshape(-1),
+                   np.asarray(targets, np.float32), self.online, self.adam, self.settings(0.0), losses)
         return losses
 
     def greedy_actions(self, observations: np.ndarray) -> np.ndarray:
         """argmax of the online network Q for each row of ``observations`` (B9)."""
         self._bind()
-        return greedy_kernel(np.ascontiguousarray(observations, dtype=np.float32), self.online)
+        return self._run(greedy_kernel, np.ascontiguousarray(observations, dtype=np.float32), self.online)
