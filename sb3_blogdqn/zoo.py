@@ -132,9 +132,22 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
     DQN's Polyak ``tau`` and ``train_freq``/``gradient_steps`` (each against the blog's choice).
 
     The blog's values are inside every range. The signature is the Zoo's sampler
-    interface; ``n_actions``, ``n_envs`` and ``additional_args`` (HER) do not apply.
+    interface; ``n_actions``, ``n_envs`` and ``additional_args`` (HER) do not apply. The
+    parameters are suggested in a fixed order (the helpers' calls in turn), which a seeded
+    sampler's draws depend on.
     """
-    params: dict[str, Any] = {
+    params = {**_sample_sizes_and_rates(trial), **_sample_switches(trial)}
+    _sample_schedules(trial, params)
+    hyperparams = convert_blogdqn_params(params)
+    trial.set_user_attr("gamma", hyperparams["gamma"])
+    trial.set_user_attr("batch_size", hyperparams["batch_size"])
+    if isinstance(hyperparams["learning_rate"], str):  # the trial's model takes the schedule itself
+        hyperparams["learning_rate"] = linear_schedule(hyperparams["learning_rate"].removeprefix("lin_"))
+    return hyperparams
+
+
+def _sample_sizes_and_rates(trial: optuna.Trial) -> dict[str, Any]:
+    return {
         "learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-2, log=True),
         "one_minus_gamma": trial.suggest_float("one_minus_gamma", 1e-4, 0.05, log=True),
         # 16..128 transitions per replay: with per_sample_updates each one is an Adam step.
@@ -148,6 +161,11 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
         "exploration_final_eps": trial.suggest_float("exploration_final_eps", 1e-4, 0.1, log=True),
         "net_arch": trial.suggest_categorical("net_arch", list(NET_ARCHS)),
         "exploration_schedule": trial.suggest_categorical("exploration_schedule", ["per_decision", "fraction"]),
+    }
+
+
+def _sample_switches(trial: optuna.Trial) -> dict[str, Any]:
+    return {
         # The B-rule switches: True is the blog, False standard DQN.
         "target_update_on_episode_step": trial.suggest_categorical("target_update_on_episode_step", [True, False]),  # B13
         "loss_on_all_actions": trial.suggest_categorical("loss_on_all_actions", [True, False]),  # B10
@@ -180,6 +198,10 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
         # B10's one-step targets, or SB3's n-step returns (the tuning's envs are single: one env, as they need).
         "n_steps": trial.suggest_categorical("n_steps", [1, 3, 5]),
     }
+
+
+def _sample_schedules(trial: optuna.Trial, params: dict[str, Any]) -> None:
+    """B8's, B13's and B11's schedule against SB3's, each with its own parameters, into ``params``."""
     if params["exploration_schedule"] == "per_decision":
         params["exploration_decisions"] = trial.suggest_int("exploration_decisions", 100, 100_000, log=True)  # B8
     else:
@@ -192,12 +214,6 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
     if params["replay_schedule"] == "sb3":
         params["train_freq"] = trial.suggest_int("train_freq", 1, 16, log=True)
         params["gradient_steps"] = trial.suggest_int("gradient_steps", 1, 8, log=True)
-    hyperparams = convert_blogdqn_params(params)
-    trial.set_user_attr("gamma", hyperparams["gamma"])
-    trial.set_user_attr("batch_size", hyperparams["batch_size"])
-    if isinstance(hyperparams["learning_rate"], str):  # the trial's model takes the schedule itself
-        hyperparams["learning_rate"] = linear_schedule(hyperparams["learning_rate"].removeprefix("lin_"))
-    return hyperparams
 
 
 def register() -> None:

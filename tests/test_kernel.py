@@ -30,7 +30,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from torch import nn
 
 from sb3_blogdqn import BlogDQN
-from sb3_blogdqn.blogdqn.kernel import _n_step_return, kernel_unsupported_reason, memory_record, sample_replay_indices
+from sb3_blogdqn.blogdqn.kernel import _n_step_return, kernel_unsupported_reason, memory_record
+from sb3_blogdqn.blogdqn.learning import sample_replay_indices
 from sb3_blogdqn.common.buffers import NStepHistoryReplayBuffer
 
 ATOL = 1e-5

@@ -15,7 +15,6 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise
@@ -27,15 +26,14 @@ from stable_baselines3.dqn import DQN
 
 from sb3_blogdqn.blogdqn import checks
 from sb3_blogdqn.blogdqn.envs import nonfinite_transitions, wrap_blog_env
-from sb3_blogdqn.blogdqn.kernel import KernelReplays
-from sb3_blogdqn.blogdqn.learning import make_replays, update_target
+from sb3_blogdqn.blogdqn.learning import KernelReplays, make_replays, update_target
 from sb3_blogdqn.blogdqn.objectives import LOSSES, TDObjective
 from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy, MlpPolicy
 from sb3_blogdqn.blogdqn.saving import checked_load_env, describe_path
 from sb3_blogdqn.blogdqn.schedules import Schedule as BlogSchedule
 from sb3_blogdqn.common.buffers import HistoryReplayBuffer, NStepHistoryReplayBuffer
-from sb3_blogdqn.common.checks import BLOG_HISTORY_LENGTH, Problem, SetupError, history_length_problems, raise_problems
-from sb3_blogdqn.common.wrappers import Histories, VecHistory, encode_states, env_history
+from sb3_blogdqn.common.checks import Problem, SetupError, raise_problems
+from sb3_blogdqn.common.wrappers import Histories, encode_states, holds_states
 
 SelfBlogDQN = TypeVar("SelfBlogDQN", bound="BlogDQN")
 
@@ -163,7 +161,9 @@ class BlogDQN(DQN):
         # into SB3's DQN's and the blog's switches; the objective and the schedule are built from them.
         arguments = {name: value for name, value in locals().items() if name not in ("self", "__class__")}
         arguments["replay_buffer_kwargs"] = dict(replay_buffer_kwargs or {})
-        self._check_arguments(arguments)
+        history = checks.check_arguments(arguments)
+        if history is not None:  # the states the history is made of, for predict() on the unwrapped env's states
+            self.state_space = history.state_space
         switches = {name: arguments.pop(name) for name in BLOG_SWITCHES}
         arguments.pop("_init_setup_model")
         super().__init__(**arguments, _init_setup_model=False)
@@ -179,33 +179,6 @@ class BlogDQN(DQN):
         self.n_rejected_nonfinite = 0  # transitions dropped by on_nonfinite="skip"
         if _init_setup_model:
             self._setup_model()
-
-    def _check_arguments(self, arguments: dict[str, Any]) -> None:
-        """Wrap the env (B1) and check every argument: all problems in one error. Completes ``arguments``."""
-        env, history_length = arguments["env"], arguments["history_length"]
-        problems = checks.argument_problems(arguments)
-        if env is None:
-            history_length = BLOG_HISTORY_LENGTH if history_length is None else history_length
-            problems += history_length_problems(history_length)
-        else:
-            try:
-                env = wrap_blog_env(env, history_length, arguments["verbose"])
-            except SetupError as error:
-                problems += error.problems
-            else:
-                history: VecHistory = env_history(env)  # type: ignore[assignment]
-                history_length = history.history_length
-                # The states the history is made of, for predict() on the unwrapped env's states.
-                self.state_space = history.state_space
-                problems += checks.n_step_problems(arguments["n_steps"], arguments["replay_buffer_class"], env.num_envs)
-        raise_problems(problems)
-        kwargs = arguments["replay_buffer_kwargs"]
-        if arguments["handle_timeout_termination"] is None:  # SB3's way to set it, else the blog's B14
-            arguments["handle_timeout_termination"] = kwargs.get("handle_timeout_termination", False)
-        kwargs["handle_timeout_termination"] = arguments["handle_timeout_termination"]
-        if arguments["loss"] == "quantile":  # the policy's quantile head (QRDQN's n_quantiles, a policy kwarg there too)
-            arguments["policy_kwargs"] = {"n_quantiles": checks.QRDQN_N_QUANTILES, **(arguments["policy_kwargs"] or {})}
-        arguments.update(env=env, history_length=history_length)
 
     def _setup_model(self) -> None:
         # One row per stored transition whatever the number of envs (B2, B5): BlogDQN builds
@@ -458,22 +431,9 @@ class BlogDQN(DQN):
             self._last_obs = None  # type: ignore[assignment]
             raise
         if self.warming_up:
-            warnings.warn(self._unfinished_warm_up_message(), stacklevel=2)
+            lengths = [info["l"] for info in self.ep_info_buffer or []]
+            warnings.warn(checks.unfinished_warm_up_message(self, max(lengths, default=None)), stacklevel=2)
         return self
-
-    def _unfinished_warm_up_message(self) -> str:
-        message = (
-            f"learn() ended after {self.num_timesteps} env steps still in the warm-up (B6): {self.replay_buffer.size()} "
-            f"of {self.warmup_size} full-history transitions are stored, so nothing was learned yet. "
-        )
-        lengths = [info["l"] for info in self.ep_info_buffer or []]
-        if lengths and max(lengths) < self.history_length and self.skip_short_histories:
-            return message + (
-                f"The env's episodes last at most {max(lengths)} steps, fewer than history_length={self.history_length}: "
-                f"a transition is stored only once the history is full (B2), so none ever will be. Use a smaller "
-                "history_length or an env with longer episodes."
-            )
-        return message + "Call learn() again to continue (the warm-up goes on), or lower learning_starts."
 
     def dump_logs(self) -> None:
         self.logger.record("train/n_target_updates", self._n_target_updates)
@@ -500,30 +460,15 @@ class BlogDQN(DQN):
         :class:`Histories` (padded at an episode start, B3; shifted by one state per call, B1).
         ``evaluate_policy`` threads both, so it runs on unwrapped envs too.
         """
-        if not self._holds_states(observation):
+        state_space = getattr(self, "state_space", None)  # None: a model saved before it was recorded
+        if not holds_states(observation, state_space, self.history_length):
             return super().predict(observation, state, episode_start, deterministic)  # type: ignore[arg-type]
-        vectorized = np.shape(observation) != self.state_space.shape
-        states = encode_states(np.asarray(observation).reshape(-1, *self.state_space.shape), self.state_space)
-        if state is None:
-            histories = Histories.started(states, self.history_length, self.observation_space.dtype)
-        else:
-            histories = Histories(np.array(state[0], dtype=self.observation_space.dtype))
-            histories.push(states)
-            if episode_start is not None:
-                histories.restart(states, np.asarray(episode_start, dtype=bool).reshape(-1))
+        states = encode_states(np.asarray(observation).reshape(-1, *state_space.shape), state_space)
+        histories = Histories.continued(state, states, episode_start, self.history_length, self.observation_space.dtype)
         flat = histories.flat()
+        vectorized = np.shape(observation) != state_space.shape
         actions, _ = super().predict(flat if vectorized else flat[0], None, None, deterministic)
         return actions, (histories.array,)
-
-    def _holds_states(self, observation: Any) -> bool:
-        """Whether ``observation`` is one state or a batch of states of the unwrapped env, not histories."""
-        state_space = getattr(self, "state_space", None)  # None: a model saved before it was recorded
-        if state_space is None or self.history_length == 1 or isinstance(observation, dict):
-            return False
-        if not isinstance(state_space, spaces.Box) and np.asarray(observation).dtype.kind == "f":
-            return False  # encoded histories are floats, Discrete-like states integers
-        shape = np.shape(observation)
-        return shape in (state_space.shape, shape[:1] + state_space.shape)
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         super().set_env(wrap_blog_env(env, self.history_length, self.verbose), force_reset=force_reset)

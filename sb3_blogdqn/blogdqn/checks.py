@@ -4,8 +4,9 @@ B-rule, found together and reported as one error (``common.checks.raise_problems
 ``check_env`` reports an env's.
 
 Each ``*_problems`` function returns what it finds instead of raising, so that the constructor
-can list everything at once. The env's own checks (its spaces, the wrappers around it) are in
-``common.checks`` and ``blogdqn.envs``; the saved files' in ``blogdqn.saving``.
+can list everything at once; :func:`check_arguments` runs them all. The env's own checks (its
+spaces, the wrappers around it) are in ``common.checks`` and ``blogdqn.envs``; the saved files' in
+``blogdqn.saving``.
 """
 
 from typing import Any
@@ -13,12 +14,52 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
 
+from sb3_blogdqn.blogdqn.envs import wrap_blog_env
 from sb3_blogdqn.blogdqn.objectives import LOSSES
-from sb3_blogdqn.common.checks import Problem
+from sb3_blogdqn.common.checks import (
+    BLOG_HISTORY_LENGTH,
+    Problem,
+    SetupError,
+    find_vec_wrapper,
+    history_length_problems,
+    raise_problems,
+)
+from sb3_blogdqn.common.wrappers import VecHistory
 
 NONFINITE_MODES = ("raise", "skip")
 QRDQN_N_QUANTILES = 200
 """sb3-contrib's ``QRDQNPolicy`` default, taken when ``loss="quantile"`` is given without ``n_quantiles``."""
+
+
+def check_arguments(arguments: dict[str, Any]) -> VecHistory | None:
+    """
+    Check BlogDQN's constructor ``arguments`` (by name) and the env, all problems in one error;
+    complete them in place: the env wrapped in its history (B1), ``history_length`` the env's,
+    B14's flag where SB3 reads it, the quantile head's size. Returns the env's history, if any.
+    """
+    env, history_length, history = arguments["env"], arguments["history_length"], None
+    problems = argument_problems(arguments)
+    if env is None:
+        history_length = BLOG_HISTORY_LENGTH if history_length is None else history_length
+        problems += history_length_problems(history_length)
+    else:
+        try:
+            env = wrap_blog_env(env, history_length, arguments["verbose"])
+        except SetupError as error:
+            problems += error.problems
+        else:
+            history = find_vec_wrapper(env, VecHistory)
+            history_length = history.history_length
+            problems += n_step_problems(arguments["n_steps"], arguments["replay_buffer_class"], env.num_envs)
+    raise_problems(problems)
+    kwargs = arguments["replay_buffer_kwargs"]
+    if arguments["handle_timeout_termination"] is None:  # SB3's way to set it, else the blog's B14
+        arguments["handle_timeout_termination"] = kwargs.get("handle_timeout_termination", False)
+    kwargs["handle_timeout_termination"] = arguments["handle_timeout_termination"]
+    if arguments["loss"] == "quantile":  # the policy's quantile head (QRDQN's n_quantiles, a policy kwarg there too)
+        arguments["policy_kwargs"] = {"n_quantiles": QRDQN_N_QUANTILES, **(arguments["policy_kwargs"] or {})}
+    arguments.update(env=env, history_length=history_length)
+    return history
 
 
 def argument_problems(arguments: dict[str, Any]) -> list[Problem]:
@@ -185,3 +226,18 @@ def batch_of_one_problems(policy: Any) -> list[Problem]:
         "per_sample_updates=True each replay fits its minibatch one sample at a time (B11). Pass "
         "per_sample_updates=False (one Adam step per minibatch), or use a network without batch normalization."
     )]
+
+
+def unfinished_warm_up_message(model: Any, longest_episode: int | None) -> str:
+    """Why ``learn()`` ended inside the warm-up (B6) and what to do, given the longest episode seen."""
+    message = (
+        f"learn() ended after {model.num_timesteps} env steps still in the warm-up (B6): {model.replay_buffer.size()} "
+        f"of {model.warmup_size} full-history transitions are stored, so nothing was learned yet. "
+    )
+    if longest_episode is not None and longest_episode < model.history_length and model.skip_short_histories:
+        return message + (
+            f"The env's episodes last at most {longest_episode} steps, fewer than history_length={model.history_length}: "
+            f"a transition is stored only once the history is full (B2), so none ever will be. Use a smaller "
+            "history_length or an env with longer episodes."
+        )
+    return message + "Call learn() again to continue (the warm-up goes on), or lower learning_starts."

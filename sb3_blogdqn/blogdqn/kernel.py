@@ -22,7 +22,7 @@ replay :class:`Memory`, and the :class:`Settings` of the objective and the optim
 :class:`Workspace` holds the scratch arrays.
 """
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -31,7 +31,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.dqn.policies import QNetwork
 from torch import nn
 
-from sb3_blogdqn.blogdqn.objectives import Huber, QuantileHuber, SquaredError, TDObjective
+from sb3_blogdqn.blogdqn.objectives import Huber, QuantileHuber, SquaredError
 from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy, QuantileQNetwork, StandardScalerExtractor
 from sb3_blogdqn.common.buffers import HistoryReplayBuffer, NStepHistoryReplayBuffer
 from sb3_blogdqn.common.optim import KerasAdam
@@ -720,24 +720,18 @@ def _flat_views(tensors: list[th.Tensor]) -> tuple[np.ndarray, ...]:
     return tuple(t.detach().view(-1).numpy() for t in tensors)
 
 
-def _network(q_net: QNetwork) -> Network:
+def adam_record(states: list[dict[str, th.Tensor]]) -> AdamState:
+    """Adam's moments and step counts, one state per parameter, as the kernel reads them (views, no copies)."""
+    return AdamState(*(_flat_views([state[key] for state in states]) for key in ("exp_avg", "exp_avg_sq", "step")))
+
+
+def network_record(q_net: QNetwork) -> Network:
+    """One Q network's weights and scaler as the kernel reads them (views, no copies)."""
     params = list(q_net.q_net.parameters())
     scaler = q_net.features_extractor
     sizes = np.array([params[0].shape[1]] + [p.shape[0] for p in params[::2]], dtype=np.int64)
     return Network(_flat_views(params), scaler.mean.numpy(), scaler.scale.numpy(), sizes,
                    getattr(q_net, "n_quantiles", 0))
-
-
-def sample_replay_indices(replay_buffer: HistoryReplayBuffer, n_replays: int, batch_size: int) -> np.ndarray:
-    """
-    Memory rows of ``n_replays`` minibatches drawn without replacement (B7), one after the other
-    with the memory's own sampler, as ``HistoryReplayBuffer.sample`` draws them, so that the
-    kernel and the reference path see the same minibatches from the same seed.
-    """
-    indices = np.empty((n_replays, batch_size), dtype=np.int64)
-    for k in range(n_replays):
-        indices[k] = replay_buffer.sample_indices(batch_size)
-    return indices
 
 
 def memory_record(replay_buffer: HistoryReplayBuffer) -> Memory:
@@ -753,113 +747,3 @@ def memory_record(replay_buffer: HistoryReplayBuffer) -> Memory:
         getattr(replay_buffer, "n_steps", 1),
         (replay_buffer.pos - 1) % n_rows,
     )
-
-
-class KernelReplays:
-    """
-    The kernel bound to one policy: numpy views of Q's and Q̂'s weights and scalers and of the
-    Adam state (created here, as the optimizer would, if no step was taken yet). The twin of
-    :class:`~sb3_blogdqn.blogdqn.learning.ReferenceReplays`, with the same methods. It rebinds
-    itself when the policy's tensors were replaced (after ``load`` or ``set_parameters``).
-
-    :param policy: a policy :func:`kernel_unsupported_reason` accepts
-    :param objective: what the replays fit (B10)
-    :param per_sample_updates: B11: fit one sample at a time
-    :param max_grad_norm: clip each fit's gradient to this norm (``inf``: no clipping, B10)
-    """
-
-    def __init__(self, policy: BlogDQNPolicy, objective: TDObjective, per_sample_updates: bool,
-                 max_grad_norm: float) -> None:
-        self.policy = policy
-        self.objective = objective
-        self.per_sample_updates = per_sample_updates
-        self.max_grad_norm = max_grad_norm
-        self.optimizer = None
-        self._entry_points: dict[Any, Any] = {}
-        self._memory_arrays: tuple[Any, tuple[np.ndarray, ...]] = (None, ())
-
-    def _bind(self) -> None:
-        """Views of the policy's current tensors, when they are not the ones bound."""
-        policy = self.policy
-        if (self.optimizer is policy.optimizer and policy.optimizer.state is self._optimizer_state
-                and self._data_ptrs() == self._bound_ptrs):
-            return
-        optimizer = policy.optimizer
-        q_params = list(policy.q_net.q_net.parameters())
-        self.torch_adam = type(optimizer) is th.optim.Adam  # else KerasAdam (B12)
-        for param in q_params:
-            if not optimizer.state[param]:
-                # Each optimizer's own step type: torch's Adam counts in float32, KerasAdam in float64.
-                optimizer.state[param].update(step=th.zeros((), dtype=th.float32 if self.torch_adam else th.float64),
-                                              exp_avg=th.zeros_like(param), exp_avg_sq=th.zeros_like(param))
-        states = [optimizer.state[p] for p in q_params]
-        self.adam = AdamState(*(_flat_views([s[key] for s in states]) for key in ("exp_avg", "exp_avg_sq", "step")))
-        self.online, self.target = _network(policy.q_net), _network(policy.q_net_target)
-        self.optimizer, self._optimizer_state = optimizer, optimizer.state
-        self._tensors = (*q_params, *policy.q_net_target.q_net.parameters())
-        self._bound_ptrs = self._data_ptrs()
-        self._entry_points = {}
-
-    def _run(self, kernel: Any, *args: Any) -> Any:
-        """
-        ``kernel(*args)``, past numba's dispatcher once the arguments' types are known: the
-        dispatcher resolves the records' types on every call, which costs more than a small replay
-        (4 µs of 40). The types are those of the first call until the next binding or memory.
-        """
-        entry_point = self._entry_points.get(kernel)
-        if entry_point is not None:
-            return entry_point(*args)
-        result = kernel(*args)
-        overload = kernel.overloads.get(tuple(map(numba.typeof, args)))  # None: keep calling the dispatcher
-        self._entry_points[kernel] = kernel if overload is None else overload.entry_point
-        return result
-
-    def _memory(self, replay_buffer: HistoryReplayBuffer) -> Memory:
-        """:func:`memory_record`, its views kept while the memory's arrays stay the same."""
-        arrays_of, arrays = self._memory_arrays
-        if arrays_of is not replay_buffer.observations:
-            memory = memory_record(replay_buffer)
-            self._memory_arrays = (replay_buffer.observations, tuple(memory[:6]))
-            self._entry_points = {}  # the memory's arrays are part of the kernels' types
-            return memory
-        return Memory(*arrays, getattr(replay_buffer, "n_steps", 1), (replay_buffer.pos - 1) % len(arrays[0]))
-
-    def _data_ptrs(self) -> list[int] | None:
-        # Checked before every replay and greedy action: map is about twice as fast as a generator here.
-        return list(map(th.Tensor.data_ptr, self._tensors)) if self.optimizer is not None else None
-
-    def settings(self, gamma: float) -> Settings:
-        """The replays' record of settings, with the optimizer's current learning rate."""
-        group = self.optimizer.param_groups[0]
-        return Settings(*self.objective.codes(), bool(self.per_sample_updates), float(self.max_grad_norm),
-                        float(gamma), float(group["lr"]), float(group["betas"][0]), float(group["betas"][1]),
-                        float(group["eps"]), self.torch_adam)
-
-    def replay(self, replay_buffer: HistoryReplayBuffer, n_replays: int, batch_size: int, gamma: float) -> np.ndarray:
-        """``n_replays`` replays of ``batch_size`` samples drawn by the memory (B7); each fit's loss."""
-        self._bind()
-        indices = sample_replay_indices(replay_buffer, n_replays, batch_size)
-        losses = np.zeros((n_replays, batch_size if self.per_sample_updates else 1))
-        self._run(replay_kernel, indices, self._memory(replay_buffer), self.online, self.target, self.adam,
-                  self.settings(gamma), losses)
-        return losses
-
-    def td_targets(self, replay_buffer: HistoryReplayBuffer, rows: np.ndarray, gamma: float) -> np.ndarray:
-        """:meth:`TDObjective.targets` of the memory rows ``rows``: one row of targets per sample."""
-        self._bind()
-        targets = targets_kernel(rows, self._memory(replay_buffer), self.online, self.target, self.settings(gamma))
-        n_targets = self.target.n_quantiles or (int(self.target.sizes[-1]) if self.objective.all_actions else 1)
-        return targets[:, :n_targets]
-
-    def fit(self, observations: np.ndarray, actions: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        """The fits of one replay on raw ``observations`` to ``targets`` (B11, or one batch step); each loss."""
-        self._bind()
-        losses = np.zeros(len(observations) if self.per_sample_updates else 1)
-        fit_kernel(np.ascontiguousarray(observations, dtype=np.float32), np.asarray(actions, np.int64).reshape(-1),
-                   np.asarray(targets, np.float32), self.online, self.adam, self.settings(0.0), losses)
-        return losses
-
-    def greedy_actions(self, observations: np.ndarray) -> np.ndarray:
-        """argmax of the online network Q for each row of ``observations`` (B9)."""
-        self._bind()
-        return self._run(greedy_kernel, np.ascontiguousarray(observations, dtype=np.float32), self.online)

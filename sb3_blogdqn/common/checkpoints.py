@@ -43,7 +43,7 @@ import torch as th
 from stable_baselines3.common import callbacks
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.save_util import load_from_zip_file
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
+from stable_baselines3.common.type_aliases import GymEnv
 
 from sb3_blogdqn.common.checks import Problem, SetupError, find_vec_wrapper
 from sb3_blogdqn.common.wrappers import VecStandardScaler
@@ -72,7 +72,7 @@ class CheckpointCallback(callbacks.CheckpointCallback):
     """
     SB3's ``CheckpointCallback`` with checkpoints that a kill cannot leave half-written
     (the layout is in this module's docstring); :func:`find_checkpoint` finds the newest
-    complete one, :func:`resume_from_checkpoint` continues from it.
+    complete one, :meth:`Checkpoint.load` resumes from it.
 
     It takes SB3's arguments (and ``keep_last``), and differs from SB3's in two ways:
 
@@ -351,64 +351,3 @@ def find_checkpoint(checkpoint_dir: str | Path, name_prefix: str = "rl_model") -
         "CheckpointCallback(..., save_replay_buffer=True)."
         + (f" Skipped: {'; '.join(skipped)}" if skipped else "")
     )
-
-
-def load_checkpoint(
-    checkpoint_dir: str | Path,
-    env: GymEnv,
-    name_prefix: str = "rl_model",
-    seed: int | None = None,
-    device: th.device | str = "auto",
-    *,
-    algorithm: type[AlgorithmT],
-    **load_kwargs: Any,
-) -> AlgorithmT:
-    """
-    The newest complete checkpoint's model (:func:`find_checkpoint`, :meth:`Checkpoint.load`).
-    Call ``learn(..., reset_num_timesteps=False)`` on it to continue, or use :func:`resume_from_checkpoint`.
-
-    :param checkpoint_dir: the ``save_path`` of the ``CheckpointCallback``
-    :param env: the env to continue on
-    :param name_prefix: the ``CheckpointCallback``'s ``name_prefix``
-    :param seed: the run's seed (None: the model's own); the generators get ``seed + num_timesteps``
-    :param device: torch device
-    :param algorithm: the class that saved the checkpoint
-    :param load_kwargs: passed to ``algorithm.load``
-    :raises FileNotFoundError: when no checkpoint in the folder is complete
-    :raises SetupError: when the newest complete checkpoint does not fit ``algorithm`` or ``env``
-    """
-    checkpoint = find_checkpoint(checkpoint_dir, name_prefix)
-    return checkpoint.load(env, algorithm, seed=seed, device=device, **load_kwargs)
-
-
-def resume_from_checkpoint(
-    checkpoint_dir: str | Path,
-    env: GymEnv,
-    total_timesteps: int,
-    callback: MaybeCallback = None,
-    name_prefix: str = "rl_model",
-    seed: int | None = None,
-    log_interval: int = 4,
-    tb_log_name: str | None = None,
-    progress_bar: bool = False,
-    device: th.device | str = "auto",
-    *,
-    algorithm: type[AlgorithmT],
-    **load_kwargs: Any,
-) -> AlgorithmT:
-    """
-    Finish an interrupted ``learn(total_timesteps)`` from its newest complete checkpoint.
-
-    Loads it with :func:`load_checkpoint`, then learns with ``reset_num_timesteps=False``
-    until ``num_timesteps`` reaches ``total_timesteps`` (the budget the killed run was
-    given). Pass the run's ``CheckpointCallback`` again as ``callback`` to keep checkpointing.
-
-    :param tb_log_name: the TensorBoard run's name (None: the algorithm's class name, as its ``learn``)
-    :return: the trained model
-    """
-    model = load_checkpoint(checkpoint_dir, env, name_prefix, seed, device, algorithm=algorithm, **load_kwargs)
-    remaining = total_timesteps - model.num_timesteps
-    if remaining > 0:
-        model.learn(remaining, callback=callback, log_interval=log_interval, tb_log_name=tb_log_name or algorithm.__name__,
-                    reset_num_timesteps=False, progress_bar=progress_bar)
-    return model

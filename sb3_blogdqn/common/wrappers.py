@@ -43,6 +43,21 @@ class Histories:
         """Each env's history at its episode's start: its first state, repeated (B3)."""
         return cls(np.repeat(states[:, None, :], history_length, axis=1).astype(dtype, copy=False))
 
+    @classmethod
+    def continued(cls, state: tuple[np.ndarray, ...] | None, states: np.ndarray, episode_start: np.ndarray | None,
+                  history_length: int, dtype: np.dtype) -> "Histories":
+        """
+        The histories a recurrent-style ``predict`` acts on: those it returned as its ``state`` last
+        time with ``states`` pushed in (B1), started anew (B3) without a ``state`` or where ``episode_start``.
+        """
+        if state is None:
+            return cls.started(states, history_length, dtype)
+        histories = cls(np.array(state[0], dtype=dtype))
+        histories.push(states)
+        if episode_start is not None:
+            histories.restart(states, np.asarray(episode_start, dtype=bool).reshape(-1))
+        return histories
+
     def restart(self, states: np.ndarray, envs: Any) -> None:
         """Start the histories of ``envs`` (an index, a mask or a slice) anew from their first states (B3)."""
         self.array[envs] = states[envs, None]
@@ -117,6 +132,16 @@ class VecHistory(VecEnvWrapper):
                 infos[i]["terminal_observation"] = terminal_history.reshape(-1)
             self.histories.restart(states, i)
         return self.histories.flat(), rewards, dones, infos
+
+
+def holds_states(observation: Any, state_space: spaces.Space | None, history_length: int) -> bool:
+    """Whether ``observation`` is one state or a batch of states of the unwrapped env (``state_space``), not histories."""
+    if state_space is None or history_length == 1 or isinstance(observation, dict):
+        return False
+    if not isinstance(state_space, spaces.Box) and np.asarray(observation).dtype.kind == "f":
+        return False  # encoded histories are floats, Discrete-like states integers
+    shape = np.shape(observation)
+    return shape in (state_space.shape, shape[:1] + state_space.shape)
 
 
 def encode_states(states: np.ndarray, state_space: spaces.Space) -> np.ndarray:
