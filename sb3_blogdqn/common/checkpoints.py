@@ -30,7 +30,6 @@ but not identical to the run that was killed.
 """
 
 import json
-import os
 import re
 import warnings
 from collections.abc import Callable
@@ -46,6 +45,7 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv
 
 from sb3_blogdqn.common.checks import Problem, SetupError, find_vec_wrapper
+from sb3_blogdqn.common.files import write_atomically
 from sb3_blogdqn.common.wrappers import VecStandardScaler
 
 AlgorithmT = TypeVar("AlgorithmT", bound=OffPolicyAlgorithm)
@@ -58,14 +58,6 @@ def checkpoint_file_name(name_prefix: str, role: str, num_timesteps: int) -> str
     """``{name_prefix}_{role}_{num_timesteps}_steps.{extension}``, SB3's names (the model's without its role)."""
     role_part = "" if role == "model" else f"{role}_"
     return f"{name_prefix}_{role_part}{num_timesteps}_steps.{EXTENSIONS[role]}"
-
-
-def write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
-    """``write(temporary_path)`` in ``path``'s folder, then rename: ``path`` is never seen half-written."""
-    # The temporary name ends in .tmp, so SB3's save functions do not append their own extension.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(temporary)
-    os.replace(temporary, path)
 
 
 class CheckpointCallback(callbacks.CheckpointCallback):

@@ -47,8 +47,9 @@ from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
 from tqdm.auto import tqdm
 
 from sb3_blogdqn import BlogDQN, StopTrainingOnMaxLearningEpisodes
-from sb3_blogdqn.common.checkpoints import Checkpoint, CheckpointCallback, find_checkpoint, write_atomically
+from sb3_blogdqn.common.checkpoints import Checkpoint, CheckpointCallback, find_checkpoint
 from sb3_blogdqn.common.checks import find_vec_wrapper
+from sb3_blogdqn.common.files import write_atomically
 from sb3_blogdqn.common.wrappers import VecStandardScaler, make_blog_env
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"blogdqn": BlogDQN, "dqn": DQN, "qrdqn": QRDQN}
