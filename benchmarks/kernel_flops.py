@@ -2,7 +2,7 @@
 The fused kernel's arithmetic rate against what one core of this machine reaches.
 
 Counts the floating-point operations of one B11 replay (targets from Q̂, then one forward,
-backward and Keras-Adam step per sample), times :class:`ReplayKernel.replay` on a model's
+backward and Keras-Adam step per sample), times the kernel's ``replay_kernel`` on a model's
 own replay memory after some learning, and sets two ceilings beside it, measured here and
 now on one core: numba loops of the network's shapes (a 20x20 matrix-vector product, an
 Adam step on 400 weights), and torch's float32 matrix product (the core's peak as a BLAS
@@ -21,6 +21,7 @@ import numpy as np
 import torch as th
 
 from sb3_blogdqn import BlogDQN
+from sb3_blogdqn.blogdqn.kernel import replay_kernel
 
 
 def replay_flops(sizes: list[int], batch_size: int, loss_on_all_actions: bool = True) -> dict[str, int]:
@@ -93,17 +94,23 @@ def main(argv: list[str] | None = None) -> None:
 
     model = BlogDQN("MlpPolicy", "CartPole-v1", seed=args.seed)
     model.learn(args.learn_steps)
-    kernel, buffer = model._bound_kernel(), model.replay_buffer
-    sizes = [int(s) for s in kernel.sizes]
+    replays, buffer = model._replays, model.replay_buffer
+    replays._bind()
+    sizes = [int(s) for s in replays.online.sizes]
     flops = replay_flops(sizes, model.batch_size)
     indices = np.stack([buffer.sample_indices(model.batch_size) for _ in range(args.replays)])
+    memory, settings = replays._memory(buffer), replays.settings(model.gamma)
+
+    def run(rows: np.ndarray) -> None:  # the compiled replays, as KernelReplays.replay calls them
+        losses = np.zeros((len(rows), model.batch_size))
+        replays._run(replay_kernel, rows, memory, replays.online, replays.target, replays.adam, settings, losses)
 
     def replays_in_one_call():
-        kernel.replay(buffer, indices, model.gamma, True, True)
+        run(indices)
 
     def replays_one_call_each():  # as BlogDQN.train calls it, once per env step
         for k in range(args.replays):
-            kernel.replay(buffer, indices[k : k + 1], model.gamma, True, True)
+            run(indices[k : k + 1])
 
     in_one = best_seconds(replays_in_one_call) / args.replays
     each = best_seconds(replays_one_call_each) / args.replays
