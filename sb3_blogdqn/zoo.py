@@ -72,9 +72,11 @@ def convert_blogdqn_params(params: dict[str, Any]) -> dict[str, Any]:
     Turn an Optuna trial's raw parameters into BlogDQN keyword arguments.
 
     The Zoo calls this on a stored trial's ``params`` (``--trial-id``), so it must not
-    need anything but them. The warm-up (B6), on which the scaler is fitted (B4), is at
-    least one minibatch (B7), as in the blog (32 and 32); trials sampled before
-    ``learning_starts`` was a parameter have exactly one minibatch.
+    need anything but them. A stored study may hold trials that lack a parameter the sampler
+    now suggests (it grew one switch at a time); each missing parameter takes the value those
+    trials ran with, which is the blog's (the ``.get(name, default)`` below). The warm-up (B6),
+    on which the scaler is fitted (B4), is at least one minibatch (B7), as in the blog (32 and 32);
+    without ``learning_starts`` it is exactly one.
     """
     hyperparams = dict(params)
     hyperparams["gamma"] = 1 - hyperparams.pop("one_minus_gamma")
@@ -92,32 +94,31 @@ def convert_blogdqn_params(params: dict[str, Any]) -> dict[str, Any]:
     if hyperparams.pop("replay_schedule") == "per_transition":
         hyperparams["train_freq"], hyperparams["gradient_steps"] = 1, -1
     hyperparams["policy_kwargs"] = dict(net_arch=NET_ARCHS[hyperparams.pop("net_arch")])
-    # QR-DQN's quantile loss in place of the sampled one (0: none; trials sampled before it had none):
+    # QR-DQN's quantile loss in place of the sampled one (0, or missing: none):
     # its head of n_quantiles per action fits the taken action only (B10's all-action targets off).
     n_quantiles = hyperparams.pop("n_quantiles", 0)
     if n_quantiles:
         hyperparams.update(loss="quantile", loss_on_all_actions=False)
         hyperparams["policy_kwargs"]["n_quantiles"] = n_quantiles
     # B12's Adam epsilon: Keras' 1e-7, or the QR-DQN paper's 0.01 / batch size, which sb3-contrib's QR-DQN
-    # gives its Adam (trials sampled before it had Keras').
+    # gives its Adam.
     if hyperparams.pop("adam_eps", "keras") == "qr_dqn":
         hyperparams["policy_kwargs"]["optimizer_kwargs"] = dict(eps=0.01 / hyperparams["batch_size"])
     # B12's KerasAdam, or torch's Adam with the epsilon above (Keras' written out: torch's default is 1e-8);
-    # written out only when not Keras', as the switches below (trials sampled before it had KerasAdam).
+    # written out only when not Keras', as the switches below.
     if hyperparams.pop("optimizer", "keras_adam") == "adam":
         hyperparams["policy_kwargs"].setdefault("optimizer_kwargs", dict(eps=KERAS_EPSILON))
         hyperparams["policy_kwargs"]["optimizer_class"] = th.optim.Adam
-    # B10's unclipped gradients, or SB3's DQN's clipping (trials sampled before it were unclipped).
+    # B10's unclipped gradients, or SB3's DQN's clipping.
     if hyperparams.pop("gradient_clipping", "none") == "norm_10":
         hyperparams["max_grad_norm"] = 10.0
-    # B12's Glorot-uniform weights and zero biases, or torch's nn.Linear init as SB3's DQN has (trials sampled
-    # before it had Glorot's).
+    # B12's Glorot-uniform weights and zero biases, or torch's nn.Linear init as SB3's DQN has.
     if not hyperparams.pop("glorot_init", True):
         hyperparams["policy_kwargs"]["glorot_init"] = False
-    # B2's skipped first steps, written out only when off, as the two above (trials sampled before it skipped them).
+    # B2's skipped first steps, written out only when off, as the two above.
     if not hyperparams.pop("skip_short_histories", True):
         hyperparams["skip_short_histories"] = False
-    # B4: unscaled inputs have no statistics to take from the bounds (trials sampled before it scaled them).
+    # B4: unscaled inputs have no statistics to take from the bounds.
     if not hyperparams.setdefault("standardize_inputs", True):
         hyperparams["scaler_from_bounds"] = False
     # B12's constant rate, or the Zoo's linear decay to 0 over learn() (its "lin_" strings).
@@ -178,7 +179,7 @@ def _sample_switches(trial: optuna.Trial) -> dict[str, Any]:
         "double_q": trial.suggest_categorical("double_q", [False, True]),
         "loss": trial.suggest_categorical("loss", ["mse", "huber"]),
         # 0: the loss above; else QR-DQN's quantile loss with that many quantiles, which replaces it. A
-        # parameter of its own, so that the studies sampled before it (with loss in mse/huber) resume.
+        # parameter of its own, so that a study whose trials chose among mse and huber only still resumes.
         "n_quantiles": trial.suggest_categorical("n_quantiles", [0, 25, 200]),
         # B12's Adam epsilon (1e-7), or QR-DQN's 0.01 / batch_size, which damps the steps of rarely active weights.
         "adam_eps": trial.suggest_categorical("adam_eps", ["keras", "qr_dqn"]),

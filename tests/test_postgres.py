@@ -1,5 +1,5 @@
 """
-The README's many-machines tuning recipe on a real PostgreSQL server (issue 10): two
+The README's many-machines tuning recipe on a real PostgreSQL server: two
 ``sb3-blogdqn-zoo train -optimize`` workers share one study, and a trial is trained from.
 
 The server is started from PostgreSQL's own binaries in a temporary folder, listening

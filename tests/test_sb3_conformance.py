@@ -1,5 +1,5 @@
 """
-SB3's own test suite against BlogDQN (issue 9): the tests of the installed stable-baselines3
+SB3's own test suite against BlogDQN: the tests of the installed stable-baselines3
 that run DQN, with DQN replaced by BlogDQN (``tests/sb3_conformance.py`` says how, and lists
 every test that BlogDQN does not pass by design, with its reason). Any other failure fails.
 

@@ -1,5 +1,5 @@
 """
-BlogDQN as a drop-in for SB3's DQN (issue 9): DQN's arguments, SB3's contracts on timesteps
+BlogDQN as a drop-in for SB3's DQN: DQN's arguments, SB3's contracts on timesteps
 and callbacks, load() with any history length, the observation spaces DQN encodes, and the
 refusals a B-rule imposes. Each of the issue's five problems has its regression test here.
 """

@@ -1,4 +1,4 @@
-"""BlogDQN inside the SB3 ecosystem: callbacks, evaluation, logging, save/load, VecEnvs (issue 2, scope 5)."""
+"""BlogDQN inside the SB3 ecosystem: callbacks, evaluation, logging, save/load, VecEnvs."""
 
 import csv
 import os

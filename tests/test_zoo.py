@@ -1,4 +1,4 @@
-"""The RL Zoo bridge (issue 4): train, enjoy, continue, tune and plot BlogDQN with rl_zoo3."""
+"""The RL Zoo bridge: train, enjoy, continue, tune and plot BlogDQN with rl_zoo3."""
 
 import argparse
 import math
