@@ -1,4 +1,4 @@
-"""Bad input gives an error that names the problem and the fix (issue 2, scope 6)."""
+"""Bad input gives an error that names the problem and the fix."""
 
 import gymnasium as gym
 import numpy as np
@@ -8,7 +8,7 @@ from gymnasium import spaces
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecFrameStack, VecNormalize
 
-from sb3_blogdqn import BlogDQN, StandardScalerExtractor
+from sb3_blogdqn import BlogDQN, SetupError, StandardScalerExtractor
 
 BAD_INPUT = (TypeError, ValueError)
 
@@ -94,3 +94,27 @@ def test_constant_features_are_scaled_by_one_not_nan():
     out = scaler(torch.as_tensor(data, dtype=torch.float32)).numpy()
     assert np.isfinite(out).all()
     np.testing.assert_allclose(out[:, 1], 0.0)
+
+
+@pytest.mark.parametrize("argument, value", [
+    ("learning_rate", float("nan")),  # would train every weight to NaN
+    ("exploration_decisions", float("nan")),  # would make ε NaN: the agent would never explore (B8)
+    ("learning_starts", -10),
+    ("buffer_size", 2000.0),  # a count is an integer
+    ("double_q", "yes"),
+])
+def test_values_that_used_to_pass_silently_are_refused(argument, value):
+    with pytest.raises(SetupError, match=rf"{argument} must be"):
+        BlogDQN("MlpPolicy", "CartPole-v1", **{argument: value})
+
+
+def test_all_bad_arguments_are_listed_in_one_error():
+    with pytest.raises(SetupError, match=r"(?s)\(3 problems\).*learning_starts.*gamma.*learning_rate"):
+        BlogDQN("MlpPolicy", "CartPole-v1", learning_starts=-1, gamma=float("inf"), learning_rate=-1e-3)
+
+
+def test_a_learning_rate_schedule_is_checked_where_it_starts_and_ends():
+    with pytest.raises(SetupError, match=r"learning_rate schedule .* at progress 1 and 0 it gives 0.001 and nan"):
+        BlogDQN("MlpPolicy", "CartPole-v1", learning_rate=lambda progress: 1e-3 if progress > 0 else float("nan"))
+    BlogDQN("MlpPolicy", "CartPole-v1", learning_rate=lambda progress: 1e-3 * progress)  # the RL Zoo's lin_ decays to 0
+    BlogDQN("MlpPolicy", "CartPole-v1", learning_rate=0.0)  # holds the weights fixed, as some tests need

@@ -1,10 +1,16 @@
 """
-Property-based tests of the history (B1, B3) and the transition storage (B2, B5, B14).
+Property-based tests of the history (B1, B3), the transition storage (B2, B5, B14), and the
+refusal of every bad value given to BlogDQN's constructor.
 
 The scripted env's state *is* its position, ``[env index, episode number, step index]``,
 so every history and every stored transition can be checked against where it must come
-from: the last ``history_length`` raw states of one episode, oldest first.
+from: the last ``history_length`` raw states of one episode, oldest first. The bad values
+are drawn per argument (NaN, inf, a wrong sign, zero where a count starts at one, a wrong
+type) and must each give a typed error naming the argument, within seconds.
 """
+
+import contextlib
+import signal
 
 import gymnasium as gym
 import numpy as np
@@ -14,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from sb3_blogdqn import BlogDQN, VecHistory
+from sb3_blogdqn import BlogDQN, SetupError, VecHistory, make_blog_env
 
 PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -147,3 +153,84 @@ def test_b2_b5_stored_transitions_are_full_histories_of_one_episode(
         for index, episode in {(i, e) for i, e, _ in positions}:
             first_steps = sorted(int(t) - history_length + 1 for i, e, t in positions if (i, e) == (index, episode))
             assert first_steps == list(range(len(first_steps))), (index, episode, first_steps)
+
+
+# ------------------------------------------------------------------ bad values given to the constructor
+
+NAN, INF = float("nan"), float("inf")
+ENV = make_blog_env("CartPole-v1")
+NOT_NUMBERS = st.one_of(st.text(max_size=3), st.none(), st.lists(st.integers(), max_size=2),
+                        st.dictionaries(st.text(max_size=1), st.integers(), max_size=1))
+NOT_INTEGERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.booleans(), NOT_NUMBERS)
+
+
+def bad_count(least: int) -> st.SearchStrategy:
+    """What an integer count of at least ``least`` must not be: below it, a float (even 5.0), a bool, no number."""
+    return st.one_of(st.integers(max_value=least - 1), NOT_INTEGERS)
+
+
+def bad_real(inside) -> st.SearchStrategy:
+    """Numbers for which ``inside`` is false (NaN always is), bools, and what is no number."""
+    return st.one_of(st.just(NAN), st.floats(allow_nan=False).filter(lambda x: not inside(x)), st.booleans(), NOT_NUMBERS)
+
+
+BAD_SWITCH = st.one_of(st.integers(), st.floats(), st.text(max_size=3))  # not a bool (numpy's neither)
+BAD_SCHEDULES = st.sampled_from([NAN, INF, -1e-3]).map(lambda rate: lambda progress: rate * progress + rate)
+BAD_ARGUMENTS = {
+    # counts, each with its least value (BlogDQN's docstring and B5-B13)
+    "buffer_size": bad_count(1), "learning_starts": bad_count(0), "batch_size": bad_count(1),
+    "target_update_interval": bad_count(1), "exploration_decisions": bad_count(1), "gradient_steps": bad_count(-1),
+    "n_steps": bad_count(1), "stats_window_size": bad_count(1), "verbose": bad_count(0),
+    "history_length": st.one_of(st.integers(max_value=0), st.floats(), st.booleans(), st.text(max_size=3)),
+    "train_freq": st.one_of(bad_count(1), st.tuples(st.integers(max_value=0), st.just("step")),
+                            st.tuples(st.integers(1, 4), st.text(max_size=4).filter(lambda u: u not in ("step", "episode")))),
+    "seed": st.one_of(st.integers(max_value=-1), st.integers(min_value=2**32), st.floats(), st.booleans(),
+                      st.text(max_size=3)),
+    # rates and their ranges
+    "learning_rate": st.one_of(bad_real(lambda x: 0 <= x < INF), BAD_SCHEDULES),
+    "gamma": bad_real(lambda x: 0 <= x <= 1), "tau": bad_real(lambda x: 0 < x <= 1),
+    "exploration_initial_eps": bad_real(lambda x: 0 <= x <= 1), "exploration_final_eps": bad_real(lambda x: 0 <= x <= 1),
+    "exploration_fraction": st.one_of(st.just(NAN), st.floats(allow_nan=False).filter(lambda x: not 0 < x <= 1),
+                                      st.booleans(), st.text(max_size=3)),
+    "max_grad_norm": bad_real(lambda x: x > 0),
+    # switches and choices
+    **{name: BAD_SWITCH for name in ("target_update_on_episode_step", "loss_on_all_actions", "per_sample_updates",
+                                     "act_with_target", "double_q", "scaler_from_bounds", "standardize_inputs",
+                                     "skip_short_histories", "optimize_memory_usage")},
+    **{name: st.one_of(st.integers(), st.floats(), st.text(min_size=1, max_size=3))
+       for name in ("handle_timeout_termination", "use_kernel")},  # None is theirs: BlogDQN decides
+    "on_nonfinite": st.one_of(st.text(max_size=5).filter(lambda s: s not in ("raise", "skip")), st.integers(), st.none()),
+    "loss": st.one_of(st.text(max_size=5).filter(lambda s: s not in ("mse", "huber", "quantile")), st.integers(),
+                      st.none(), st.lists(st.just("mse"), min_size=1, max_size=1)),
+    "policy_kwargs": st.one_of(st.integers(), st.text(max_size=3), st.lists(st.integers(), max_size=2)),
+    "replay_buffer_kwargs": st.one_of(st.integers(), st.text(min_size=1, max_size=3), st.lists(st.integers(), max_size=2)),
+    "tensorboard_log": st.one_of(st.integers(), st.floats(), st.lists(st.text(max_size=2), max_size=2)),
+    "policy": st.one_of(st.integers(), st.none(), st.just(dict)),
+    "device": st.sampled_from(["gpu", "", "cpu:x", None, -1]),
+}
+CASES = st.sampled_from(sorted(BAD_ARGUMENTS)).flatmap(lambda name: st.tuples(st.just(name), BAD_ARGUMENTS[name]))
+MANY_EXAMPLES = settings(PROPERTY_SETTINGS, max_examples=300)
+
+
+@contextlib.contextmanager
+def deadline(seconds: int):
+    """Fail with TimeoutError, instead of hanging, if the block runs longer than ``seconds``."""
+    def expire(*_):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@MANY_EXAMPLES
+@given(case=CASES)
+def test_every_bad_constructor_value_is_refused_by_name_within_seconds(case):
+    name, value = case
+    with deadline(10), pytest.raises((SetupError, ValueError, TypeError)) as error:
+        BlogDQN(**{"policy": "MlpPolicy", "env": ENV, name: value})
+    assert name in str(error.value)

@@ -159,13 +159,11 @@ class BlogDQN(DQN):
     ) -> None:
         # The flat arguments (the public surface: Zoo YAML and saved zips use these names), grouped
         # into SB3's DQN's and the blog's switches; the objective and the schedule are built from them.
-        arguments = {name: value for name, value in locals().items() if name not in ("self", "__class__")}
-        arguments["replay_buffer_kwargs"] = dict(replay_buffer_kwargs or {})
+        arguments = {name: value for name, value in locals().items() if name not in ("self", "__class__", "_init_setup_model")}
         history = checks.check_arguments(arguments)
         if history is not None:  # the states the history is made of, for predict() on the unwrapped env's states
             self.state_space = history.state_space
         switches = {name: arguments.pop(name) for name in BLOG_SWITCHES}
-        arguments.pop("_init_setup_model")
         super().__init__(**arguments, _init_setup_model=False)
         vars(self).update(switches)
         self._kernel_fallback_reason: str | None = None

@@ -9,24 +9,32 @@ spaces, the wrappers around it) are in ``common.checks`` and ``blogdqn.envs``; t
 ``blogdqn.saving``.
 """
 
+import math
+import os
 from typing import Any
 
-import numpy as np
+import torch as th
 from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
 
 from sb3_blogdqn.blogdqn.envs import wrap_blog_env
 from sb3_blogdqn.blogdqn.objectives import LOSSES
+from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy
 from sb3_blogdqn.common.checks import (
     BLOG_HISTORY_LENGTH,
     Problem,
     SetupError,
     find_vec_wrapper,
     history_length_problems,
+    in_range,
+    is_bool,
+    is_integer,
+    is_real,
     raise_problems,
 )
 from sb3_blogdqn.common.wrappers import VecHistory
 
 NONFINITE_MODES = ("raise", "skip")
+LOSS_NAMES = " (the blog's is 'mse', B10; SB3's DQN uses 'huber', sb3-contrib's QR-DQN 'quantile')"
 QRDQN_N_QUANTILES = 200
 """sb3-contrib's ``QRDQNPolicy`` default, taken when ``loss="quantile"`` is given without ``n_quantiles``."""
 
@@ -52,7 +60,8 @@ def check_arguments(arguments: dict[str, Any]) -> VecHistory | None:
             history_length = history.history_length
             problems += n_step_problems(arguments["n_steps"], arguments["replay_buffer_class"], env.num_envs)
     raise_problems(problems)
-    kwargs = arguments["replay_buffer_kwargs"]
+    # A copy: B14's flag is written into it, and the caller's dict stays as given.
+    kwargs = arguments["replay_buffer_kwargs"] = dict(arguments["replay_buffer_kwargs"] or {})
     if arguments["handle_timeout_termination"] is None:  # SB3's way to set it, else the blog's B14
         arguments["handle_timeout_termination"] = kwargs.get("handle_timeout_termination", False)
     kwargs["handle_timeout_termination"] = arguments["handle_timeout_termination"]
@@ -62,67 +71,176 @@ def check_arguments(arguments: dict[str, Any]) -> VecHistory | None:
     return history
 
 
+COUNTS = {
+    "buffer_size": (1, "the replay memory's capacity, B5"),
+    "learning_starts": (0, "transitions of random play before learning, B6"),
+    "batch_size": (1, "transitions per replay, B7"),
+    "target_update_interval": (1, "the target update period, B13"),
+    "exploration_decisions": (1, "decisions until ε reaches its floor, B8"),
+    "gradient_steps": (-1, "-1: one replay per stored transition, B11"),
+    "n_steps": (1, "1: the blog's one-step targets, B10"),
+    "stats_window_size": (1, "episodes averaged for logging"),
+    "verbose": (0, "0 silent, 1 info, 2 debug"),
+}
+"""BlogDQN's integer arguments: the least value each takes, and what it counts."""
+SWITCHES = (
+    "target_update_on_episode_step", "loss_on_all_actions", "per_sample_updates", "act_with_target", "double_q",
+    "scaler_from_bounds", "standardize_inputs", "skip_short_histories", "optimize_memory_usage",
+)
+OPTIONAL_SWITCHES = ("handle_timeout_termination", "use_kernel")
+"""Switches where None leaves the choice to BlogDQN (B14's flag from SB3's kwargs; the kernel where it can serve)."""
+RATES = {  # name: (lowest, highest, lowest excluded, meaning); a highest of inf admits inf
+    "gamma": (0.0, 1.0, False, "the discount, the blog's 0.99"),
+    "tau": (0.0, 1.0, True, "1: the blog's copy, B13; below it Polyak averaging"),
+    "exploration_initial_eps": (0.0, 1.0, False, "ε before the first decision, B8"),
+    "exploration_final_eps": (0.0, 1.0, False, "ε's floor, B8"),
+    "max_grad_norm": (0.0, math.inf, True, "inf: no clipping, as the blog, B10"),
+}
+SEED_LIMIT = 2**32  # numpy's seeds are below it
+
+
 def argument_problems(arguments: dict[str, Any]) -> list[Problem]:
-    """Every problem of BlogDQN's constructor ``arguments`` (by name) that the env does not decide."""
+    """
+    Every problem of BlogDQN's constructor ``arguments`` (by name) that the env does not decide:
+    each argument's own type and range, then the combinations of those that passed.
+    """
     a = arguments
-    return [
-        *hyperparameter_problems(
-            a["buffer_size"], a["learning_starts"], a["batch_size"], a["target_update_interval"],
-            a["exploration_decisions"], a["gamma"], a["exploration_initial_eps"], a["exploration_final_eps"],
-            a["exploration_fraction"], a["on_nonfinite"], a["loss"],
-        ),
-        *sb3_argument_problems(
-            a["tau"], a["gradient_steps"], a["replay_buffer_class"], a["replay_buffer_kwargs"],
-            a["handle_timeout_termination"], a["optimize_memory_usage"], a["n_steps"], a["max_grad_norm"],
-        ),
-        *quantile_loss_problems(a["loss"], a["loss_on_all_actions"], a["policy_kwargs"]),
-        *scaler_problems(a["standardize_inputs"], a["scaler_from_bounds"]),
-    ]
+    own = value_problems(a)
+    problems = list(own.values())
 
+    def valid(*names: str) -> bool:
+        return not any(name in own for name in names)
 
-def hyperparameter_problems(
-    buffer_size: int,
-    learning_starts: int,
-    batch_size: int,
-    target_update_interval: int,
-    exploration_decisions: int,
-    gamma: float = 0.99,
-    exploration_initial_eps: float = 1.0,
-    exploration_final_eps: float = 1e-4,
-    exploration_fraction: float | None = None,
-    on_nonfinite: str = "raise",
-    loss: str = "mse",
-) -> list[Problem]:
-    """The sizes and rates BlogDQN's constructor takes, checked together."""
-    problems = []
-    for name, value in (("buffer_size", buffer_size), ("batch_size", batch_size),
-                        ("target_update_interval", target_update_interval),
-                        ("exploration_decisions", exploration_decisions)):
-        if value < 1:
-            problems.append(Problem(f"{name} must be >= 1, got {value}."))
-    if max(learning_starts, batch_size) > buffer_size:
+    if valid("buffer_size", "learning_starts", "batch_size"):
+        problems += warm_up_problems(a["buffer_size"], a["learning_starts"], a["batch_size"])
+    if valid("exploration_initial_eps", "exploration_final_eps") and a["exploration_final_eps"] > a["exploration_initial_eps"]:
         problems.append(Problem(
-            f"The warm-up (B6) of max(learning_starts={learning_starts}, batch_size={batch_size}) transitions exceeds "
-            f"buffer_size={buffer_size}: they must all fit in the replay memory, since the scaler is fitted on them "
-            "and the first replay draws batch_size distinct ones (B7). Lower them or raise buffer_size."
+            "ε must decrease: need exploration_final_eps <= exploration_initial_eps, got "
+            f"exploration_initial_eps={a['exploration_initial_eps']} and exploration_final_eps={a['exploration_final_eps']}."
         ))
-    if not 0.0 <= gamma <= 1.0:
-        problems.append(Problem(f"gamma must be in [0, 1] (the blog uses 0.99), got {gamma}."))
-    if not 0.0 <= exploration_final_eps <= exploration_initial_eps <= 1.0:
-        problems.append(Problem(
-            "ε must decrease within [0, 1]: need 0 <= exploration_final_eps <= exploration_initial_eps <= 1, got "
-            f"exploration_initial_eps={exploration_initial_eps} and exploration_final_eps={exploration_final_eps}."
-        ))
-    if exploration_fraction is not None and not 0.0 < exploration_fraction <= 1.0:
-        problems.append(Problem(
-            f"exploration_fraction must be None (the blog's per-decision ε, B8) or in (0, 1], got {exploration_fraction}."
-        ))
-    if on_nonfinite not in NONFINITE_MODES:
-        problems.append(Problem(f"on_nonfinite must be one of {NONFINITE_MODES}, got {on_nonfinite!r}."))
-    if loss not in LOSSES:
-        problems.append(Problem(f"loss must be one of {tuple(LOSSES)} (the blog's is 'mse', B10; SB3's DQN uses 'huber', "
-                                f"sb3-contrib's QR-DQN 'quantile'), got {loss!r}."))
+    if valid("loss", "loss_on_all_actions", "policy_kwargs"):
+        problems += quantile_loss_problems(a["loss"], a["loss_on_all_actions"], a["policy_kwargs"])
+    if valid("standardize_inputs", "scaler_from_bounds"):
+        problems += scaler_problems(a["standardize_inputs"], a["scaler_from_bounds"])
+    if valid("replay_buffer_kwargs", "handle_timeout_termination", "optimize_memory_usage"):
+        problems += sb3_argument_problems(a["replay_buffer_kwargs"] or {}, a["handle_timeout_termination"],
+                                          a["optimize_memory_usage"])
     return problems
+
+
+def value_problems(arguments: dict[str, Any]) -> dict[str, Problem]:
+    """Each argument's own type and range, by name: NaN, inf, a wrong sign or a wrong type, whatever the others are."""
+    a = arguments
+    problems = {}
+    for name, (least, meaning) in COUNTS.items():
+        if not is_integer(a[name]) or a[name] < least:
+            problems[name] = Problem(f"{name} must be an integer >= {least} ({meaning}), got {a[name]!r}.")
+    for name in SWITCHES + OPTIONAL_SWITCHES:
+        if not (is_bool(a[name]) or (a[name] is None and name in OPTIONAL_SWITCHES)):
+            problems[name] = Problem(f"{name} must be {'True, False or None' if name in OPTIONAL_SWITCHES else 'a bool'}, "
+                                     f"got {a[name]!r}.")
+    for name, (lowest, highest, open_low, meaning) in RATES.items():
+        if not in_range(a[name], lowest, highest, open_low):
+            interval = f"{'(' if open_low else '['}{lowest:g}, {highest:g}]"
+            problems[name] = Problem(f"{name} must be in {interval} ({meaning}), got {a[name]!r}.")
+    fraction = a["exploration_fraction"]
+    if fraction is not None and not in_range(fraction, 0.0, 1.0, open_low=True):
+        problems["exploration_fraction"] = Problem(
+            f"exploration_fraction must be None (the blog's per-decision ε, B8) or in (0, 1], got {fraction!r}."
+        )
+    for name, problem in (("learning_rate", learning_rate_problem(a["learning_rate"])),
+                          ("train_freq", train_freq_problem(a["train_freq"])),
+                          ("replay_buffer_class", replay_buffer_class_problem(a["replay_buffer_class"])),
+                          ("policy", policy_problem(a["policy"])),
+                          ("device", device_problem(a["device"]))):
+        if problem is not None:
+            problems[name] = problem
+    for name, choices in (("on_nonfinite", NONFINITE_MODES), ("loss", tuple(LOSSES))):
+        if not (isinstance(a[name], str) and a[name] in choices):
+            problems[name] = Problem(f"{name} must be one of {choices}{LOSS_NAMES if name == 'loss' else ''}, "
+                                     f"got {a[name]!r}.")
+    for name in ("policy_kwargs", "replay_buffer_kwargs"):
+        if a[name] is not None and not isinstance(a[name], dict):
+            problems[name] = Problem(f"{name} must be a dict or None, got {a[name]!r}.")
+    if a["seed"] is not None and not (is_integer(a["seed"]) and 0 <= a["seed"] < SEED_LIMIT):
+        problems["seed"] = Problem(f"seed must be None or an integer in [0, 2**32), got {a['seed']!r}.")
+    if a["tensorboard_log"] is not None and not isinstance(a["tensorboard_log"], (str, os.PathLike)):
+        problems["tensorboard_log"] = Problem(
+            f"tensorboard_log must be a folder's path or None, got {a['tensorboard_log']!r}."
+        )
+    return problems
+
+
+def learning_rate_problem(learning_rate: Any) -> Problem | None:
+    """
+    A rate must be a finite number >= 0 (B12; NaN would train every weight to NaN, a negative
+    rate climbs the loss; 0 holds the weights fixed). A schedule is checked where it starts and
+    ends, at progress 1 and 0 (the RL Zoo's ``lin_`` schedules end at 0).
+    """
+    if is_real(learning_rate):
+        if in_range(learning_rate, 0.0, math.inf) and math.isfinite(learning_rate):
+            return None
+        return Problem(f"learning_rate must be a finite number >= 0 (the blog's 1e-3, B12) or a schedule, "
+                       f"got {learning_rate!r}.")
+    if not callable(learning_rate):
+        return Problem(f"learning_rate must be a number or a schedule (a function of the progress remaining), "
+                       f"got {learning_rate!r}.")
+    try:
+        rates = learning_rate(1.0), learning_rate(0.0)
+    except Exception as error:  # a user's function may fail any way
+        return Problem(f"the learning_rate schedule {learning_rate!r} fails at progress 1 or 0: "
+                       f"{type(error).__name__}: {error}.")
+    if all(in_range(rate, 0.0, math.inf) and math.isfinite(rate) for rate in rates):
+        return None
+    return Problem(f"the learning_rate schedule {learning_rate!r} must give finite rates >= 0; at progress 1 and 0 it "
+                   f"gives {rates[0]!r} and {rates[1]!r}.")
+
+
+def train_freq_problem(train_freq: Any) -> Problem | None:
+    """SB3's forms: ``n``, ``(n, "step")``, ``(n, "episode")`` or a ``TrainFreq``, with ``n`` an integer >= 1."""
+    frequency, unit = train_freq if isinstance(train_freq, tuple) and len(train_freq) == 2 else (train_freq, "step")
+    if is_integer(frequency) and frequency >= 1 and getattr(unit, "value", unit) in ("step", "episode"):
+        return None
+    return Problem(f"train_freq must be an integer >= 1 or (n, 'step' or 'episode') (1: the blog's replays, B11), "
+                   f"got {train_freq!r}.")
+
+
+def replay_buffer_class_problem(replay_buffer_class: Any) -> Problem | None:
+    if replay_buffer_class is None or (
+        isinstance(replay_buffer_class, type) and issubclass(replay_buffer_class, ReplayBuffer)
+        and not issubclass(replay_buffer_class, DictReplayBuffer)
+    ):
+        return None
+    return Problem(f"replay_buffer_class must be a subclass of SB3's ReplayBuffer for vector observations, got "
+                   f"{replay_buffer_class!r}. Pass None for BlogDQN's memory (B5, B7).")
+
+
+def policy_problem(policy: Any) -> Problem | None:
+    """A name SB3 resolves (it reports an unknown one), or a class of BlogDQN's policy (its scaler, B4; its target, B16)."""
+    if isinstance(policy, str) or (isinstance(policy, type) and issubclass(policy, BlogDQNPolicy)):
+        return None
+    return Problem(f"policy must be 'MlpPolicy' or a subclass of BlogDQNPolicy, got {policy!r}.")
+
+
+def device_problem(device: Any) -> Problem | None:
+    if isinstance(device, th.device) or device == "auto":
+        return None
+    try:
+        th.device(device)
+    except (RuntimeError, TypeError):
+        return Problem(f"device must be 'auto', a torch device or its name ('cpu', 'cuda'), got {device!r}.")
+    return None
+
+
+def warm_up_problems(buffer_size: int, learning_starts: int, batch_size: int) -> list[Problem]:
+    """The warm-up (B6) and the first minibatch (B7) must fit in the replay memory (B5)."""
+    if max(learning_starts, batch_size) <= buffer_size:
+        return []
+    return [Problem(
+        f"The warm-up (B6) of max(learning_starts={learning_starts}, batch_size={batch_size}) transitions exceeds "
+        f"buffer_size={buffer_size}: they must all fit in the replay memory, since the scaler is fitted on them "
+        "and the first replay draws batch_size distinct ones (B7). Lower them or raise buffer_size."
+    )]
 
 
 def quantile_loss_problems(loss: str, loss_on_all_actions: bool, policy_kwargs: dict[str, Any] | None) -> list[Problem]:
@@ -156,31 +274,12 @@ def scaler_problems(standardize_inputs: bool, scaler_from_bounds: bool) -> list[
 
 
 def sb3_argument_problems(
-    tau: float,
-    gradient_steps: int,
-    replay_buffer_class: type | None,
     replay_buffer_kwargs: dict[str, Any],
     handle_timeout_termination: bool | None,
     optimize_memory_usage: bool,
-    n_steps: int,
-    max_grad_norm: float,
 ) -> list[Problem]:
-    """SB3 DQN's own arguments, where a value cannot work or cannot combine with a B-rule."""
+    """SB3 DQN's own arguments, where a value cannot combine with a B-rule."""
     problems = []
-    if not 0.0 < tau <= 1.0:
-        problems.append(Problem(f"tau must be in (0, 1] (1: the blog's copy, B13; below it Polyak averaging), got {tau}."))
-    if not isinstance(gradient_steps, (int, np.integer)) or gradient_steps < -1:
-        problems.append(Problem(
-            f"gradient_steps must be an integer >= -1 (-1: one replay per stored transition, B11), got {gradient_steps!r}."
-        ))
-    if replay_buffer_class is not None and (
-        not (isinstance(replay_buffer_class, type) and issubclass(replay_buffer_class, ReplayBuffer))
-        or issubclass(replay_buffer_class, DictReplayBuffer)
-    ):
-        problems.append(Problem(
-            f"replay_buffer_class must be a subclass of SB3's ReplayBuffer for vector observations, got "
-            f"{replay_buffer_class!r}. Pass None for BlogDQN's memory (B5, B7)."
-        ))
     in_kwargs = replay_buffer_kwargs.get("handle_timeout_termination", handle_timeout_termination)
     if handle_timeout_termination is not None and in_kwargs != handle_timeout_termination:
         problems.append(Problem(
@@ -194,15 +293,13 @@ def sb3_argument_problems(
             "so the following row is another transition. Leave optimize_memory_usage=False (2,000 transitions, B5, "
             "are small)."
         ))
-    if not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        problems.append(Problem(f"n_steps must be an integer >= 1 (1: the blog's one-step targets, B10), got {n_steps!r}."))
-    if not max_grad_norm > 0:
-        problems.append(Problem(f"max_grad_norm must be > 0 (inf: no clipping, as the blog, B10), got {max_grad_norm}."))
     return problems
 
 
 def n_step_problems(n_steps: int, replay_buffer_class: type | None, n_envs: int) -> list[Problem]:
     """n-step returns read consecutive rows as consecutive steps: true of BlogDQN's memory with one env only."""
+    if not is_integer(n_steps) or replay_buffer_class_problem(replay_buffer_class) is not None:
+        return []  # reported by value_problems
     n_step_buffer = replay_buffer_class is not None and issubclass(replay_buffer_class, NStepReplayBuffer)
     if (n_steps > 1 or n_step_buffer) and n_envs > 1:
         return [Problem(

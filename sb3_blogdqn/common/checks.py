@@ -57,8 +57,27 @@ def raise_problems(problems: Sequence[Problem], subject: str = "BlogDQN cannot r
 # ----------------------------------------------------------------------- hyperparameters
 
 
+def is_integer(value: Any) -> bool:
+    """An int or a numpy integer, not a bool (an int subclass: ``True`` would silently mean 1)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def is_real(value: Any) -> bool:
+    """A Python or numpy number that is not a bool; NaN and inf are numbers too (the ranges refuse them)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not is_bool(value)
+
+
+def in_range(value: Any, lowest: float, highest: float, open_low: bool = False) -> bool:
+    """A number in [lowest, highest] (in (lowest, highest] if ``open_low``): never NaN, inf only if ``highest`` is."""
+    return is_real(value) and (lowest < value if open_low else lowest <= value) and value <= highest
+
+
 def history_length_problems(history_length: Any) -> list[Problem]:
-    if isinstance(history_length, (int, np.integer)) and not isinstance(history_length, bool) and history_length >= 1:
+    if is_integer(history_length) and history_length >= 1:
         return []
     return [Problem(
         f"history_length must be an integer >= 1 (the number of states the agent sees, B1), got "
