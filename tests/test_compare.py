@@ -1,4 +1,4 @@
-"""The comparison tool (issue 5): runs keyed by (config, env, seed), resumable, shardable, reported."""
+"""The comparison tool: runs keyed by (config, env, seed), resumable, shardable, reported."""
 
 import itertools
 import json
@@ -243,6 +243,11 @@ def manifest_path(checkpoint: Checkpoint) -> Path:
     return checkpoint.files["model"].with_name(checkpoint_file_name("rl_model", "manifest", checkpoint.num_timesteps))
 
 
+def checkpoint_files(directory: Path) -> list[str]:
+    """The names of the files in ``directory`` but the callback's hidden lock files."""
+    return sorted(path.name for path in directory.iterdir() if not path.name.startswith("."))
+
+
 def rewrite_listed_file(checkpoint: Checkpoint, role: str, text: str) -> None:
     """Replace one file of ``checkpoint`` and list its new size in the manifest, as a save would have."""
     checkpoint.files[role].write_text(text)
@@ -282,7 +287,7 @@ def test_a_run_killed_mid_run_resumes_from_its_newest_checkpoint(
     assert not (folder / "result.json").exists() and (folder / "error.txt").exists()
     checkpoint = find_checkpoint(folder / CHECKPOINT_DIR)
     assert checkpoint.num_timesteps == resumed_at  # the newest checkpoint; the older ones are gone
-    assert sorted(path.name for path in (folder / CHECKPOINT_DIR).iterdir()) == sorted(
+    assert checkpoint_files(folder / CHECKPOINT_DIR) == sorted(
         [manifest_path(checkpoint).name, *(path.name for path in checkpoint.files.values())])
     saved_record = checkpoint.extra["recorder"]
     evaluated = list(range(100, resumed_at + 1, 100))

@@ -17,6 +17,12 @@ lists has the listed size, which :func:`find_checkpoint` checks without unpickli
 anything; a file cut after the save (a full disk, a copy stopped half-way) shows as a size
 mismatch, and the checkpoint is skipped with a warning naming the file.
 
+While it trains, the callback holds the lock file ``.<name_prefix>.lock`` in its folder
+(:class:`~sb3_blogdqn.common.files.FolderLock`): a second process writing checkpoints of that
+name there, e.g. a second resume of one run, would overwrite and delete the first one's files,
+and its ``learn()`` stops at once with :class:`~sb3_blogdqn.common.files.FolderInUseError`
+naming the folder and the process that holds it. A killed process holds nothing.
+
 Checkpoints of SB3's own ``CheckpointCallback`` (no manifest) are found too. SB3 writes
 its files in place, so for them the zip is read (a cut zip is skipped), but the replay
 buffer can only be checked to exist: a cut one shows when it is loaded. They hold no
@@ -45,7 +51,7 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv
 
 from sb3_blogdqn.common.checks import Problem, SetupError, find_vec_wrapper
-from sb3_blogdqn.common.files import write_atomically
+from sb3_blogdqn.common.files import FolderLock, write_atomically
 from sb3_blogdqn.common.wrappers import VecStandardScaler
 
 AlgorithmT = TypeVar("AlgorithmT", bound=OffPolicyAlgorithm)
@@ -60,13 +66,18 @@ def checkpoint_file_name(name_prefix: str, role: str, num_timesteps: int) -> str
     return f"{name_prefix}_{role_part}{num_timesteps}_steps.{EXTENSIONS[role]}"
 
 
+def next_multiple(num_timesteps: int, period: int) -> int:
+    """The first multiple of ``period`` past ``num_timesteps``: when a periodic save or evaluation is next due."""
+    return (num_timesteps // period + 1) * period
+
+
 class CheckpointCallback(callbacks.CheckpointCallback):
     """
     SB3's ``CheckpointCallback`` with checkpoints that a kill cannot leave half-written
     (the layout is in this module's docstring); :func:`find_checkpoint` finds the newest
     complete one, :meth:`Checkpoint.load` resumes from it.
 
-    It takes SB3's arguments (and ``keep_last``), and differs from SB3's in two ways:
+    It takes SB3's arguments (and ``keep_last``), and differs from SB3's in three ways:
 
     - ``save_freq`` counts env steps (``num_timesteps``), not calls: with several envs it
       is still every ``save_freq`` steps of them all.
@@ -76,8 +87,12 @@ class CheckpointCallback(callbacks.CheckpointCallback):
       run so far, and a resumed run goes on with the same rollouts to the same final step.
       SB3's callback saves after ``env.step()`` but before the transition is stored. No
       rollout starts after the last one, so save the model yourself when ``learn()`` returns.
+    - From the start of ``learn()`` (or its first :meth:`save`) until ``learn()`` returns, it
+      holds its folder's lock for checkpoints of ``name_prefix`` (this module's docstring).
+      A ``learn()`` that raises keeps it until :meth:`release_folder`, until the process ends,
+      or until another callback of this process takes the folder over.
 
-    :param save_freq: save every ``save_freq`` env steps
+    :param save_freq: save every ``save_freq`` env steps (>= 1)
     :param save_path: the folder of the checkpoints
     :param name_prefix: the first part of the files' names
     :param save_replay_buffer: save the replay buffer too (needed to resume)
@@ -98,22 +113,33 @@ class CheckpointCallback(callbacks.CheckpointCallback):
         verbose: int = 0,
         keep_last: bool = False,
     ) -> None:
+        if isinstance(save_freq, bool) or not isinstance(save_freq, int | np.integer) or save_freq < 1:
+            raise ValueError(
+                f"save_freq must be a whole number of env steps >= 1, got {save_freq!r}; "
+                "to write no checkpoints, leave the callback out."
+            )
         super().__init__(save_freq, save_path, name_prefix, save_replay_buffer, save_vecnormalize, verbose)
         self.keep_last = keep_last
         self._next_save = save_freq
+        self._folder_lock = FolderLock(save_path, name_prefix, "Wait for it to end, or give this run another save_path.")
 
     def _init_callback(self) -> None:
         super()._init_callback()
+        self._folder_lock.acquire()
         # A resumed run's learn() starts past 0: its first save is at the next multiple.
-        self._next_save = self._next_multiple(self.model.num_timesteps)
+        self._next_save = next_multiple(self.model.num_timesteps, self.save_freq)
 
-    def _next_multiple(self, num_timesteps: int) -> int:
-        return (num_timesteps // self.save_freq + 1) * self.save_freq
+    def _on_training_end(self) -> None:
+        self.release_folder()
+
+    def release_folder(self) -> None:
+        """Let another process write checkpoints in the folder (``learn()`` does it when it returns)."""
+        self._folder_lock.release()
 
     def _on_rollout_start(self) -> None:
         if self.model.num_timesteps >= self._next_save:
             self.save()
-            self._next_save = self._next_multiple(self.model.num_timesteps)
+            self._next_save = next_multiple(self.model.num_timesteps, self.save_freq)
 
     def _on_step(self) -> bool:
         return True
@@ -124,6 +150,7 @@ class CheckpointCallback(callbacks.CheckpointCallback):
 
     def save(self) -> Path:
         """Write a checkpoint at the model's ``num_timesteps``; return its manifest's path."""
+        self._folder_lock.acquire()
         directory, steps = Path(self.save_path), self.model.num_timesteps
         writers: dict[str, Callable[[Path], Any]] = {}
         if self.save_replay_buffer and getattr(self.model, "replay_buffer", None) is not None:
@@ -265,7 +292,11 @@ def _read_manifest_checkpoint(directory: Path, manifest_path: Path) -> Checkpoin
         num_timesteps = int(manifest["num_timesteps"])
         if not isinstance(manifest["algorithm"], str) or any(Path(name).name != name for name, _ in listed.values()):
             raise ValueError("it names no algorithm, or a file outside its folder")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        if not isinstance(manifest.get("extra", {}), dict):
+            raise ValueError("its 'extra' is not a mapping")
+    # Whatever a file of junk makes json or int() raise (1e400 is an OverflowError, deep nesting a
+    # RecursionError): the checkpoint is skipped, never the scan.
+    except Exception as error:
         raise _Incomplete(f"its manifest is unreadable ({type(error).__name__}: {error})") from None
     for name, size in listed.values():
         path = directory / name
