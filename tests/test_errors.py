@@ -8,7 +8,7 @@ from gymnasium import spaces
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecFrameStack, VecNormalize
 
-from sb3_blogdqn import BlogDQN, SetupError, StandardScalerExtractor
+from sb3_blogdqn import BlogDQN, SetupError, StandardScalerExtractor, VecStandardScaler
 
 BAD_INPUT = (TypeError, ValueError)
 
@@ -118,3 +118,20 @@ def test_a_learning_rate_schedule_is_checked_where_it_starts_and_ends():
         BlogDQN("MlpPolicy", "CartPole-v1", learning_rate=lambda progress: 1e-3 if progress > 0 else float("nan"))
     BlogDQN("MlpPolicy", "CartPole-v1", learning_rate=lambda progress: 1e-3 * progress)  # the RL Zoo's lin_ decays to 0
     BlogDQN("MlpPolicy", "CartPole-v1", learning_rate=0.0)  # holds the weights fixed, as some tests need
+
+
+def test_fitting_play_on_episodes_too_short_for_the_skip_ends_with_an_error_naming_them():
+    short_episodes = make_vec_env(lambda: gym.make("CartPole-v1", max_episode_steps=2))
+    with pytest.raises(SetupError, match=r"(?s)skip_episode_start=5.*episodes that ended lasted at most 2 steps"):
+        VecStandardScaler(short_episodes, n_fit_samples=32, skip_episode_start=5)
+
+
+def test_scaler_refuses_a_scaler_underneath_and_observations_of_another_width():
+    scaled = VecStandardScaler(make_vec_env("CartPole-v1"), n_fit_samples=8)
+    with pytest.raises(SetupError, match="a VecStandardScaler is inside it already"):
+        VecStandardScaler(scaled)
+    with pytest.raises(SetupError, match=r"observations must be .* of 4 features.*shape \(8, 3\)"):
+        VecStandardScaler(make_vec_env("CartPole-v1"), observations=np.zeros((8, 3)))
+    unfitted = VecStandardScaler(make_vec_env("CartPole-v1"), n_fit_samples=0)
+    with pytest.raises(SetupError, match="of 4 features"):
+        unfitted.fit(np.zeros((8, 1)))  # one column would have been broadcast over the four

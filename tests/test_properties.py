@@ -1,6 +1,6 @@
 """
 Property-based tests of the history (B1, B3), the transition storage (B2, B5, B14), and the
-refusal of every bad value given to BlogDQN's constructor.
+refusal of every bad value given to BlogDQN or to VecStandardScaler.
 
 The scripted env's state *is* its position, ``[env index, episode number, step index]``,
 so every history and every stored transition can be checked against where it must come
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from sb3_blogdqn import BlogDQN, SetupError, VecHistory, make_blog_env
+from sb3_blogdqn import BlogDQN, SetupError, VecHistory, VecStandardScaler, make_blog_env
 
 PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -155,7 +155,7 @@ def test_b2_b5_stored_transitions_are_full_histories_of_one_episode(
             assert first_steps == list(range(len(first_steps))), (index, episode, first_steps)
 
 
-# ------------------------------------------------------------------ bad values given to the constructor
+# ------------------------------------------------------------------ bad values: constructor, wrapper
 
 NAN, INF = float("nan"), float("inf")
 ENV = make_blog_env("CartPole-v1")
@@ -233,4 +233,23 @@ def test_every_bad_constructor_value_is_refused_by_name_within_seconds(case):
     name, value = case
     with deadline(10), pytest.raises((SetupError, ValueError, TypeError)) as error:
         BlogDQN(**{"policy": "MlpPolicy", "env": ENV, name: value})
+    assert name in str(error.value)
+
+
+BAD_OBSERVATIONS = st.one_of(
+    st.tuples(st.integers(1, 5), st.integers(1, 40).filter(lambda width: width != 16)).map(np.zeros),  # another width
+    st.integers(1, 5).map(lambda rows: np.full((rows, 16), NAN)),
+    st.just(np.zeros((0, 16))), st.just(np.zeros(16)), st.just([["a"] * 16]),
+)
+BAD_SCALER_ARGUMENTS = {"n_fit_samples": bad_count(0), "skip_episode_start": bad_count(0), "from_bounds": BAD_SWITCH,
+                        "observations": BAD_OBSERVATIONS}
+
+
+@MANY_EXAMPLES
+@given(case=st.sampled_from(sorted(BAD_SCALER_ARGUMENTS)).flatmap(
+    lambda name: st.tuples(st.just(name), BAD_SCALER_ARGUMENTS[name])))
+def test_every_bad_scaler_value_is_refused_by_name_within_seconds(case):
+    name, value = case
+    with deadline(10), pytest.raises(SetupError) as error:
+        VecStandardScaler(ENV, **{name: value})
     assert name in str(error.value)

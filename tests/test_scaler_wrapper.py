@@ -120,9 +120,9 @@ def test_blogdqn_refuses_the_wrapper_naming_the_fix():
 
 
 def test_load_refuses_an_env_of_another_shape(tmp_path):
-    make_blog_env(ENV_ID, seed=0, scaler=32).save(tmp_path / "scaler.pkl")
+    make_blog_env(ENV_ID, seed=0, scaler=32).save(tmp_path / "scaler.json")
     with pytest.raises(SetupError, match=r"shape \(16,\).*\(8,\)"):
-        VecStandardScaler.load(tmp_path / "scaler.pkl", make_blog_env(ENV_ID, history_length=2))
+        VecStandardScaler.load(tmp_path / "scaler.json", make_blog_env(ENV_ID, history_length=2))
 
 
 _REPLAY = """
@@ -147,9 +147,9 @@ def test_stock_dqn_saves_loads_and_acts_the_same_in_a_fresh_process(tmp_path):
     model = DQN("MlpPolicy", env, learning_starts=32, buffer_size=2000, policy_kwargs=dict(net_arch=[20, 20, 10]), seed=0)
     model.learn(300)
     model.save(tmp_path / "dqn")
-    env.save(tmp_path / "scaler.pkl")
+    env.save(tmp_path / "scaler.json")
 
-    eval_env = make_blog_env(ENV_ID, seed=123, scaler=tmp_path / "scaler.pkl")
+    eval_env = make_blog_env(ENV_ID, seed=123, scaler=tmp_path / "scaler.json")
     np.testing.assert_array_equal(eval_env.mean, env.mean)  # loaded, not refitted
     obs, actions = eval_env.reset(), []
     for _ in range(200):
@@ -157,7 +157,7 @@ def test_stock_dqn_saves_loads_and_acts_the_same_in_a_fresh_process(tmp_path):
         actions.append(int(action[0]))
         obs, *_ = eval_env.step(action)
 
-    out = subprocess.run([sys.executable, "-c", _REPLAY, str(tmp_path / "dqn.zip"), str(tmp_path / "scaler.pkl")],
+    out = subprocess.run([sys.executable, "-c", _REPLAY, str(tmp_path / "dqn.zip"), str(tmp_path / "scaler.json")],
                          capture_output=True, text=True, timeout=120, check=True)
     fresh = json.loads(out.stdout.strip().splitlines()[-1])
     assert fresh["mean"] == env.mean.tolist()

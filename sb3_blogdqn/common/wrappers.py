@@ -1,10 +1,12 @@
 """The blog's input pipeline as VecEnv wrappers: the observation history (B1-B3) and the frozen StandardScaler (B4)."""
 
 import copy
-import inspect
+import json
 import os
 import pickle
 import sys
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,9 +25,19 @@ from sb3_blogdqn.common.checks import (
     check_history_length,
     check_vector_observations,
     find_vec_wrapper,
+    is_bool,
+    is_integer,
+    is_real,
     raise_problems,
 )
+from sb3_blogdqn.common.files import write_atomically
 from sb3_blogdqn.common.scaling import fit_standard_scaler, standardize
+
+SCALER_FORMAT = "sb3_blogdqn.VecStandardScaler"
+SCALER_FORMAT_VERSION = 1
+PICKLE_START = b"\x80"  # the PROTO opcode: every pickle of protocol 2 or more (pickle.dump's default) starts with it
+FIT_PLAY_STEP_FACTOR = 100
+"""The fitting play's limit, in env steps per observation to fit and per observation left out at an episode's start."""
 
 
 class Histories:
@@ -189,16 +201,17 @@ class VecStandardScaler(VecEnvWrapper):
     The fitting episodes do pass through ``Monitor`` (its CSV lists them, as any warm-up).
 
     Save and load the statistics as with ``VecNormalize``: ``scaler.save(path)`` and
-    ``VecStandardScaler.load(path, venv)``. It refuses to stack with ``VecNormalize`` in
-    either order (two normalizations of one input), and BlogDQN refuses it (it has its own
-    scaler, B4).
+    ``VecStandardScaler.load(path, venv)``; the file is JSON, so loading it runs nothing. It
+    refuses to stack with ``VecNormalize`` in either order, or on another ``VecStandardScaler``
+    (two normalizations of one input), and BlogDQN refuses it (it has its own scaler, B4).
 
     :param venv: the vectorized env, with a ``Box`` observation space (standardized per element)
     :param n_fit_samples: observations to fit on (the blog: 32 histories, its warm-up's,
         B6); 0 builds an unfitted wrapper, to be fitted with :meth:`fit` or replaced by :meth:`load`
     :param skip_episode_start: observations at the start of every episode that are played
         through but not fitted on. Over a ``VecHistory`` of length ``h`` the blog uses
-        ``h - 1``: its warm-up stores no padded history (B2, B6)
+        ``h - 1``: its warm-up stores no padded history (B2, B6). Episodes too short to get past
+        it end the play with an error naming their lengths, not in an endless loop
     :param observations: fit on these (one observation per row) instead of playing
     :param from_bounds: not the blog's: features with finite observation-space bounds take
         the statistics of the bounds, mapping ``[low, high]`` onto [-1, 1]; the others are
@@ -215,10 +228,11 @@ class VecStandardScaler(VecEnvWrapper):
         from_bounds: bool = False,
     ) -> None:
         problems = self._stacking_problems(venv)
-        if n_fit_samples < 0 or skip_episode_start < 0:
-            problems.append(Problem(
-                f"n_fit_samples and skip_episode_start must be >= 0, got {n_fit_samples} and {skip_episode_start}."
-            ))
+        for name, value in (("n_fit_samples", n_fit_samples), ("skip_episode_start", skip_episode_start)):
+            if not is_integer(value) or value < 0:
+                problems.append(Problem(f"{name} must be an integer >= 0, got {value!r}."))
+        if not is_bool(from_bounds):
+            problems.append(Problem(f"from_bounds must be a bool, got {from_bounds!r}."))
         space = venv.observation_space
         if not isinstance(space, spaces.Box):
             problems.append(Problem(
@@ -226,6 +240,8 @@ class VecStandardScaler(VecEnvWrapper):
                 "gymnasium.wrappers.FlattenObservation first.",
                 space=True,
             ))
+        elif observations is not None:
+            problems += fit_data_problems(observations, space)
         raise_problems(problems, "VecStandardScaler cannot wrap this env")
         dtype = space.dtype if np.issubdtype(space.dtype, np.floating) else np.float32
         super().__init__(venv, observation_space=spaces.Box(-np.inf, np.inf, space.shape, dtype))
@@ -255,6 +271,7 @@ class VecStandardScaler(VecEnvWrapper):
                 "VecStandardScaler cannot fit again",
             )
         space = self.venv.observation_space
+        raise_problems(fit_data_problems(observations, space), "VecStandardScaler cannot fit on these observations")
         bounds = (space.low, space.high) if self.from_bounds else None  # type: ignore[attr-defined]
         self.mean, self.scale = fit_standard_scaler(observations, bounds)
         self.n_samples_seen = len(observations)
@@ -310,40 +327,94 @@ class VecStandardScaler(VecEnvWrapper):
         observations = self.venv.reset()
         episode_steps = np.zeros(self.num_envs, dtype=np.int64)
         collected: list[np.ndarray] = []
-        n_collected = 0
+        n_collected = n_steps = n_episodes = longest_episode = 0
+        # Episodes that all end within skip_episode_start steps would give nothing, forever.
+        max_steps = FIT_PLAY_STEP_FACTOR * (self.n_fit_samples + self.skip_episode_start)
         while n_collected < self.n_fit_samples:
+            if n_steps == max_steps:
+                raise self._endless_play_error(n_collected, n_steps, n_episodes, longest_episode)
             kept = observations[episode_steps >= self.skip_episode_start]
             collected.append(kept)
             n_collected += len(kept)
             observations, _, dones, _ = self.venv.step(np.array([action_space.sample() for _ in range(self.num_envs)]))
+            n_steps += 1
             episode_steps += 1
-            episode_steps[dones] = 0
+            if dones.any():
+                n_episodes += int(dones.sum())
+                longest_episode = max(longest_episode, int(episode_steps[dones].max()))
+                episode_steps[dones] = 0
         # Like B6's warm-up, stop at exactly n_fit_samples, possibly mid-episode or mid-step.
         return np.concatenate(collected)[: self.n_fit_samples]
 
+    def _endless_play_error(self, n_collected: int, n_steps: int, n_episodes: int, longest_episode: int) -> SetupError:
+        return SetupError([Problem(
+            f"its fitting play kept {n_collected} of n_fit_samples={self.n_fit_samples} observations in {n_steps} env "
+            f"steps: skip_episode_start={self.skip_episode_start} leaves out the first {self.skip_episode_start} "
+            f"observations of every episode, and the {n_episodes} episodes that ended lasted at most {longest_episode} "
+            "steps. Lower skip_episode_start (over a VecHistory of length h the blog skips h - 1), use an env with "
+            "longer episodes, or fit on observations=... instead."
+        )], "VecStandardScaler cannot fit its statistics")
+
     def save(self, save_path: str | os.PathLike) -> None:
-        """Pickle the wrapper with its statistics and settings, without the env (as ``VecNormalize.save``)."""
-        with open(save_path, "wb") as file:
-            pickle.dump(self, file)
+        """
+        Write the statistics, the settings they were fitted with and the observation shape they fit,
+        as JSON (loading it runs nothing), without the env (as ``VecNormalize.save``). The file is
+        written atomically: a process killed while saving leaves the previous one whole.
+        """
+        text = json.dumps(self._statistics(), allow_nan=False)
+        write_atomically(save_path, lambda path: path.write_text(text))
 
     @staticmethod
-    def load(load_path: str | os.PathLike, venv: VecEnv) -> "VecStandardScaler":
-        """A saved :class:`VecStandardScaler` around ``venv`` (as ``VecNormalize.load``); it needs no refit and no play."""
-        with open(load_path, "rb") as file:
-            scaler = pickle.load(file)
-        if not isinstance(scaler, VecStandardScaler):
-            raise SetupError([Problem(f"it holds a {type(scaler).__name__}, not a VecStandardScaler.")],
-                             f"Cannot load a VecStandardScaler from '{load_path}'")
+    def load(load_path: str | os.PathLike, venv: VecEnv, trusted: bool = False) -> "VecStandardScaler":
+        """
+        The :class:`VecStandardScaler` saved at ``load_path``, around ``venv`` (as ``VecNormalize.load``);
+        it needs no refit and no play.
+
+        :param load_path: a file written by :meth:`save`
+        :param venv: the env to standardize, wrapped as the one the statistics were fitted on
+        :param trusted: also read the pickle files that ``save`` wrote in earlier versions. Reading a
+            pickle runs whatever code it holds: pass True only for files you made yourself, and save
+            them again to have them as JSON
+        :raises SetupError: for a pickle without ``trusted``, a file that is not one of ``save``'s,
+            or statistics that do not fit ``venv``
+        """
+        subject = f"Cannot load a VecStandardScaler from '{load_path}'"
+        content = Path(load_path).read_bytes()
+        if content[:1] == PICKLE_START:
+            statistics = _pickled_statistics(content, load_path, trusted)
+        else:
+            statistics = _json_statistics(content)
+        raise_problems(scaler_statistics_problems(statistics), subject)
         problems = VecStandardScaler._stacking_problems(venv)
-        if venv.observation_space.shape != scaler.observation_space.shape:
+        shape = tuple(statistics["observation_shape"])
+        if venv.observation_space.shape != shape:
             problems.append(Problem(
-                f"the statistics are for observations of shape {scaler.observation_space.shape}, the env gives "
+                f"the statistics are for observations of shape {shape}, the env gives "
                 f"{venv.observation_space.shape}. Wrap the env as it was when the statistics were fitted "
                 "(e.g. the same VecHistory)."
             ))
-        raise_problems(problems, f"Cannot load a VecStandardScaler from '{load_path}'")
-        scaler.set_venv(venv)
+        raise_problems(problems, subject)
+        scaler = VecStandardScaler(venv, n_fit_samples=0, skip_episode_start=statistics["skip_episode_start"],
+                                   from_bounds=statistics["from_bounds"])
+        scaler.n_fit_samples = statistics["n_fit_samples"]
+        if statistics["n_samples_seen"] > 0:
+            scaler.mean, scaler.scale = (np.array(statistics[name], dtype=np.float64) for name in ("mean", "scale"))
+            scaler.n_samples_seen = statistics["n_samples_seen"]
         return scaler
+
+    def _statistics(self) -> dict[str, Any]:
+        """What :meth:`save` writes, as JSON values: the statistics, their settings and the shape they fit."""
+        return {
+            "format": SCALER_FORMAT,
+            "version": SCALER_FORMAT_VERSION,
+            "observation_shape": [int(size) for size in self.observation_space.shape],
+            "mean": None if self.mean is None else np.asarray(self.mean, dtype=np.float64).tolist(),
+            "scale": None if self.scale is None else np.asarray(self.scale, dtype=np.float64).tolist(),
+            "n_samples_seen": int(self.n_samples_seen),
+            "n_fit_samples": int(self.n_fit_samples),
+            "skip_episode_start": int(self.skip_episode_start),
+            "from_bounds": bool(self.from_bounds),
+        }
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -355,25 +426,22 @@ class VecStandardScaler(VecEnvWrapper):
         self.__dict__.update(state)
         self.venv = None  # type: ignore[assignment]
 
-    def set_venv(self, venv: VecEnv) -> None:
-        """Wrap ``venv`` (after unpickling); it must be reset before it is stepped."""
-        if self.venv is not None:
-            raise ValueError("Trying to set venv of an already initialized VecStandardScaler.")
-        self.venv = venv
-        self.num_envs = venv.num_envs
-        self.class_attributes = dict(inspect.getmembers(self.__class__))
-        self._needs_reset = False
-
     @staticmethod
     def _stacking_problems(venv: VecEnv | None, outer: bool = False) -> list[Problem]:
-        if not outer and (venv is None or find_vec_wrapper(venv, VecNormalize) is None):
-            return []
-        where = "wraps" if outer else "is inside"
-        return [Problem(
-            f"a VecNormalize {where} it: both standardize the observations, so they would normalize twice and "
-            "VecNormalize's running statistics would undo the frozen scaler (B4). Use one of them: drop the "
-            "VecNormalize (in an RL Zoo config: 'normalize'), or drop the VecStandardScaler."
-        )]
+        problems = []
+        if not outer and venv is not None and find_vec_wrapper(venv, VecStandardScaler) is not None:
+            problems.append(Problem(
+                "a VecStandardScaler is inside it already: the observations would be standardized twice, the second "
+                "time with statistics of inputs already standardized. Wrap the env in one VecStandardScaler."
+            ))
+        if outer or (venv is not None and find_vec_wrapper(venv, VecNormalize) is not None):
+            where = "wraps" if outer else "is inside"
+            problems.append(Problem(
+                f"a VecNormalize {where} it: both standardize the observations, so they would normalize twice and "
+                "VecNormalize's running statistics would undo the frozen scaler (B4). Use one of them: drop the "
+                "VecNormalize (in an RL Zoo config: 'normalize'), or drop the VecStandardScaler."
+            ))
+        return problems
 
     def _not_fitted_error(self) -> SetupError:
         return SetupError(
@@ -400,6 +468,78 @@ def _called_by_vec_normalize_around(scaler: VecStandardScaler) -> bool:
     return False
 
 
+def fit_data_problems(observations: Any, space: spaces.Box) -> list[Problem]:
+    """Observations to fit on: at least one row, each one observation of ``space`` (flat or in its shape), all finite."""
+    array = np.asarray(observations)
+    width = int(np.prod(space.shape))
+    if array.dtype.kind not in "biuf" or array.ndim < 2 or len(array) == 0 or array.shape[1:] not in ((width,), space.shape):
+        return [Problem(
+            f"observations must be an array of numbers, one observation per row, of {width} features (the env's "
+            f"observations have shape {space.shape}); got "
+            f"{'an array of shape ' + str(array.shape) if array.dtype.kind in 'biuf' else repr(observations)[:200]}."
+        )]
+    if not np.isfinite(array).all():
+        return [Problem("observations hold NaN or inf: the statistics would turn every observation into NaN.")]
+    return []
+
+
+def scaler_statistics_problems(statistics: Any) -> list[Problem]:
+    """What is wrong with ``statistics`` as :meth:`VecStandardScaler.save` writes them: format, counts, flags, values."""
+    if not isinstance(statistics, dict) or statistics.get("format") != SCALER_FORMAT:
+        return [Problem(f"it is not a file of VecStandardScaler.save (no format '{SCALER_FORMAT}').")]
+    if statistics.get("version") != SCALER_FORMAT_VERSION:
+        return [Problem(f"it is of format version {statistics.get('version')!r}; this sb3-blogdqn reads version "
+                        f"{SCALER_FORMAT_VERSION}.")]
+    shape = statistics.get("observation_shape")
+    if not (isinstance(shape, list) and all(is_integer(size) and size >= 0 for size in shape)):
+        return [Problem(f"its observation_shape must be a list of sizes, got {shape!r}.")]
+    problems = [Problem(f"its {name} must be an integer >= 0, got {statistics.get(name)!r}.")
+                for name in ("n_samples_seen", "n_fit_samples", "skip_episode_start")
+                if not (is_integer(statistics.get(name)) and statistics[name] >= 0)]
+    if not is_bool(statistics.get("from_bounds")):
+        problems.append(Problem(f"its from_bounds must be a bool, got {statistics.get('from_bounds')!r}."))
+    fitted = is_integer(statistics.get("n_samples_seen")) and statistics["n_samples_seen"] > 0
+    for name in ("mean", "scale"):
+        values = statistics.get(name)
+        if not fitted:
+            if values is not None:
+                problems.append(Problem(f"it has a {name} but n_samples_seen={statistics.get('n_samples_seen')!r}."))
+        elif not (isinstance(values, list) and len(values) == int(np.prod(shape))
+                  and all(is_real(value) and np.isfinite(value) and (name == "mean" or value > 0) for value in values)):
+            problems.append(Problem(f"its {name} must be {int(np.prod(shape))} finite numbers"
+                                    f"{' > 0' if name == 'scale' else ''}, one per feature of {tuple(shape)}."))
+    return problems
+
+
+def _json_statistics(content: bytes) -> Any:
+    """The JSON of a file of :meth:`VecStandardScaler.save`, or None when the file is not JSON."""
+    try:
+        return json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _pickled_statistics(content: bytes, load_path: str | os.PathLike, trusted: bool) -> dict[str, Any]:
+    """The statistics of a pickled VecStandardScaler (the files of earlier versions), read only when ``trusted``."""
+    subject = f"Cannot load a VecStandardScaler from '{load_path}'"
+    if not trusted:
+        raise SetupError([Problem(
+            "it is a pickle (the format of VecStandardScaler.save in earlier versions), and reading a pickle runs "
+            "whatever code it holds. If you made the file yourself, load it with VecStandardScaler.load(path, venv, "
+            "trusted=True) or make_blog_env(..., scaler=path, trusted=True), then save it again to have it as JSON."
+        )], subject)
+    warnings.warn(
+        f"'{load_path}' is a pickle: VecStandardScaler's pickle format is deprecated, as reading one runs whatever "
+        "code it holds. Save the scaler again (scaler.save(path)) to have it as JSON.",
+        FutureWarning,
+        stacklevel=3,
+    )
+    scaler = pickle.loads(content)
+    if not isinstance(scaler, VecStandardScaler):
+        raise SetupError([Problem(f"it holds a {type(scaler).__name__}, not a VecStandardScaler.")], subject)
+    return scaler._statistics()
+
+
 def make_blog_env(
     env_id: str,
     n_envs: int = 1,
@@ -407,6 +547,7 @@ def make_blog_env(
     seed: int | None = None,
     env_kwargs: dict[str, Any] | None = None,
     scaler: int | str | os.PathLike | None = None,
+    trusted: bool = False,
     **make_vec_env_kwargs: Any,
 ) -> VecHistory | VecStandardScaler:
     """
@@ -427,6 +568,8 @@ def make_blog_env(
         full histories of random play, skipping B2's padded ones at episode starts, as the
         blog's warm-up does (the blog: 32); a path to load statistics saved with
         ``VecStandardScaler.save`` (an evaluation env, a loaded model)
+    :param trusted: read ``scaler`` also when it is a pickle, the format of earlier versions
+        (``VecStandardScaler.load``'s ``trusted``: reading a pickle runs whatever code it holds)
     :param make_vec_env_kwargs: passed to SB3's ``make_vec_env`` (``vec_env_cls``, ``monitor_dir``...)
     """
     check_history_length(history_length)
@@ -436,7 +579,7 @@ def make_blog_env(
     if scaler is None:
         return history
     if isinstance(scaler, (str, os.PathLike)):
-        return VecStandardScaler.load(scaler, history)
+        return VecStandardScaler.load(scaler, history, trusted=trusted)
     if isinstance(scaler, bool):  # an int subclass: True would silently mean 1 sample
         raise TypeError("scaler takes the number of histories to fit on (the blog: 32) or a saved file's path, not a bool.")
     return VecStandardScaler(history, n_fit_samples=scaler, skip_episode_start=history_length - 1)
