@@ -1,14 +1,20 @@
 """The comparison tool: runs keyed by (config, env, seed), resumable, shardable, reported."""
 
+import contextlib
+import io
 import itertools
 import json
 import shutil
 from pathlib import Path
 
+import gymnasium as gym
 import matplotlib
 import numpy as np
 import pytest
 import yaml
+from hostile import time_limit
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 matplotlib.use("Agg")
 
@@ -18,12 +24,25 @@ from sb3_blogdqn.common.checks import find_vec_wrapper
 from sb3_blogdqn.common.plotting import plot_training_scores
 from sb3_blogdqn.common.wrappers import VecStandardScaler
 from sb3_blogdqn.compare import runner
-from sb3_blogdqn.compare.__main__ import main
+from sb3_blogdqn.compare.__main__ import (
+    MAX_BOOTSTRAP_REPS,
+    MAX_EVAL_EPISODES,
+    MAX_JOBS,
+    MAX_SEED_START,
+    MAX_SEEDS,
+    MAX_STEPS,
+    main,
+    report_parser,
+    run_parser,
+)
 from sb3_blogdqn.compare.presets import ABLATION_CONFIGS, ABLATION_SWITCHES, load_configs, resolve
 from sb3_blogdqn.compare.runner import (
     CHECKPOINT_DIR,
+    EPISODE_STEP_LIMIT,
     Job,
     RunRecorder,
+    episode_step_limit,
+    evaluate,
     make_envs,
     plan_jobs,
     restore_checkpoint,
@@ -365,3 +384,122 @@ def test_the_public_load_checkpoint_reads_a_compare_runs_checkpoint(tmp_path: Pa
     env, _ = make_envs(spec, zoo_preprocess(spec), 0, 2)
     model = load_checkpoint(directory, env)
     assert model.num_timesteps == 400 and model.exploration_rate < 1.0 and model.seed == 0
+
+
+# ------------------------------------------------------------------ numbers: the command line, budgets, episodes
+
+RUN_FLAG_RANGES = {
+    "--seeds": (1, MAX_SEEDS),
+    "--seed-start": (0, MAX_SEED_START),
+    "--jobs": (1, MAX_JOBS),
+    "--timesteps": (1, MAX_STEPS),
+    "--max-episodes": (1, MAX_STEPS),
+    "--eval-freq": (0, MAX_STEPS),
+    "--eval-episodes": (1, MAX_EVAL_EPISODES),
+    "--checkpoint-freq": (0, MAX_STEPS),
+}
+REPORT_FLAG_RANGES = {"--reps": (1, MAX_BOOTSTRAP_REPS)}
+
+
+def is_integer_text(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def out_of_range(minimum: int, maximum: int) -> st.SearchStrategy[str]:
+    """Texts that are no integer from ``minimum`` to ``maximum``: integers beyond either end, decimals, words, nothing."""
+    return st.one_of(
+        st.integers(max_value=minimum - 1).map(str),
+        st.integers(min_value=maximum + 1).map(str),
+        st.sampled_from(["", "1.5", "1e3", "nan", "inf", "-", "0x10", "ten"]),
+        st.floats().map(repr),
+        st.text(max_size=12).filter(lambda text: not is_integer_text(text)),
+    )
+
+
+# (command, flag, its range) for every numeric flag.
+NUMERIC_FLAGS = [("run", flag, bounds) for flag, bounds in RUN_FLAG_RANGES.items()] + [
+    ("report", flag, bounds) for flag, bounds in REPORT_FLAG_RANGES.items()]
+bad_numeric_flags = st.sampled_from(NUMERIC_FLAGS).flatmap(lambda case: st.tuples(st.just(case), out_of_range(*case[2])))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case_and_value=bad_numeric_flags)
+@example(case_and_value=(("run", "--timesteps", RUN_FLAG_RANGES["--timesteps"]), "0"))
+@example(case_and_value=(("run", "--max-episodes", RUN_FLAG_RANGES["--max-episodes"]), "-1"))
+def test_every_numeric_flag_refuses_values_out_of_its_range_at_once(case_and_value, tmp_path: Path) -> None:
+    (command, flag, (minimum, maximum)), value = case_and_value
+    out = tmp_path / "out"
+    argv = (["--configs", "blogdqn", "--out", str(out), "--no-progress"] if command == "run"
+            else ["report", str(tmp_path), "--out", str(out)])
+    stderr = io.StringIO()
+    with time_limit(10), contextlib.redirect_stderr(stderr), pytest.raises(SystemExit) as exit_:
+        main([*argv, f"{flag}={value}"])
+    assert exit_.value.code == 2  # argparse's error, after its usage line
+    assert f"argument {flag}: " in stderr.getvalue() and f"{minimum:,} to {maximum:,}" in stderr.getvalue()
+    assert not out.exists()  # refused before anything ran
+
+
+@given(case_and_value=st.sampled_from(NUMERIC_FLAGS).flatmap(
+    lambda case: st.tuples(st.just(case), st.integers(*case[2]) | st.sampled_from(case[2]))))
+def test_numeric_flags_take_every_value_of_their_range(case_and_value) -> None:
+    (command, flag, _), value = case_and_value
+    if command == "run":
+        args = run_parser().parse_args([f"{flag}={value}"])
+    else:
+        args = report_parser().parse_args(["folder", f"{flag}={value}"])
+    assert getattr(args, flag.removeprefix("--").replace("-", "_")) == value
+
+
+@pytest.mark.parametrize("threshold", ["nan", "inf", "-inf", "high"])
+def test_the_solved_threshold_must_be_a_finite_number(threshold: str, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", str(tmp_path), f"--solved-threshold={threshold}"])
+    assert exit_.value.code == 2 and "argument --solved-threshold: " in capsys.readouterr().err
+
+
+def test_eval_freq_0_evaluates_once_at_the_end_of_each_run(tmp_path: Path) -> None:
+    """A command that spun forever: 0 means no periodic evaluation, as for SB3's EvalCallback."""
+    with time_limit(120):
+        assert main(["--configs", "blogdqn", "--seeds", "1", "--timesteps", "600", "--eval-freq", "0",
+                     "--eval-episodes", "2", "--no-progress", "--no-report", "--out", str(tmp_path)]) == 0
+    record = json.loads(next(tmp_path.rglob("result.json")).read_text())
+    assert record["timesteps"] == 600 and record["eval_freq"] == 0
+    assert record["evaluations"]["timesteps"] == [600]
+
+
+@pytest.mark.parametrize("budget", ["hyperparams: {n_timesteps: 0}", "max_episodes: -5"])
+def test_a_configuration_of_no_step_or_episode_is_refused(budget: str, tmp_path: Path) -> None:
+    """It would write a finished record of nothing, as --timesteps 0 did."""
+    path = tmp_path / "mine.yml"
+    path.write_text(f"nothing:\n  base: blogdqn\n  {budget}\n")
+    with pytest.raises(ValueError, match="'nothing' must train at least 1 env step and 1 episode"):
+        resolve("nothing", load_configs([str(path)])["nothing"], "CartPole-v1")
+
+
+class Endless(gym.Env):
+    """Never ends an episode, and has no time limit."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        return np.zeros(2, np.float32), 1.0, False, False, {}
+
+
+def test_an_evaluation_episode_that_never_ends_is_an_error_not_a_hang() -> None:
+    from stable_baselines3 import DQN
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    env = DummyVecEnv([lambda: Monitor(Endless())] * 2)
+    with time_limit(30), pytest.raises(RuntimeError, match=r"ran past 50 steps without ending.*max_episode_steps"):
+        evaluate(DQN("MlpPolicy", env), env, 2, max_episode_steps=50)
+    assert episode_step_limit("CartPole-v1") == EPISODE_STEP_LIMIT  # its time limit, 500, ends episodes first
+

@@ -199,6 +199,10 @@ def resolve(
     n_timesteps = int(float(hyperparams["n_timesteps"]))
     if timesteps is not None:
         n_timesteps = min(n_timesteps, timesteps)
+    if n_timesteps < 1 or (episodes is not None and episodes < 1):
+        # A run of no step would still write a finished record: a result of nothing.
+        raise ValueError(f"Configuration {name!r} must train at least 1 env step and 1 episode, got "
+                         f"n_timesteps={n_timesteps}, max_episodes={episodes}.")
     hyperparams["n_timesteps"] = n_timesteps
     if config.get("exploration_steps") is not None:
         hyperparams["exploration_fraction"] = min(1.0, config["exploration_steps"] / n_timesteps)

@@ -34,6 +34,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch as th
 from rl_zoo3.exp_manager import ExperimentManager
@@ -47,7 +48,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
 from tqdm.auto import tqdm
 
 from sb3_blogdqn import BlogDQN, StopTrainingOnMaxLearningEpisodes
-from sb3_blogdqn.common.checkpoints import Checkpoint, CheckpointCallback, find_checkpoint
+from sb3_blogdqn.common.checkpoints import Checkpoint, CheckpointCallback, find_checkpoint, next_multiple
 from sb3_blogdqn.common.checks import find_vec_wrapper
 from sb3_blogdqn.common.files import write_atomically
 from sb3_blogdqn.common.wrappers import VecStandardScaler, make_blog_env
@@ -56,6 +57,8 @@ ALGOS: dict[str, type[BaseAlgorithm]] = {"blogdqn": BlogDQN, "dqn": DQN, "qrdqn"
 RESULT_FILE = "result.json"
 EVALUATIONS_FILE = "evaluations.npz"
 CHECKPOINT_DIR = "checkpoint"
+# An evaluation episode this long is taken for one that never ends (unless the env's own time limit is longer).
+EPISODE_STEP_LIMIT = 100_000
 
 
 @dataclass(frozen=True, order=True)
@@ -154,9 +157,31 @@ def make_envs(spec: dict[str, Any], setup: ModelSetup, seed: int, n_eval_envs: i
     return envs[0], envs[1]
 
 
-def evaluate(model: BaseAlgorithm, eval_env: VecEnv, n_eval_episodes: int) -> tuple[list[float], list[int]]:
-    """Deterministic episodes on the eval env, one per sub-env (it has ``n_eval_episodes`` of them)."""
-    returns, lengths = evaluate_policy(model, eval_env, n_eval_episodes, deterministic=True, return_episode_rewards=True)
+def episode_step_limit(env_id: str) -> int:
+    """Steps past which an evaluation episode of ``env_id`` is taken for one that never ends."""
+    return max(EPISODE_STEP_LIMIT, gym.spec(env_id).max_episode_steps or 0)
+
+
+def evaluate(
+    model: BaseAlgorithm, eval_env: VecEnv, n_eval_episodes: int, max_episode_steps: int = EPISODE_STEP_LIMIT
+) -> tuple[list[float], list[int]]:
+    """
+    Deterministic episodes on the eval env, one per sub-env (it has ``n_eval_episodes`` of them).
+
+    :raises RuntimeError: when an episode runs past ``max_episode_steps``, where SB3's
+        ``evaluate_policy`` would wait for its end forever
+    """
+
+    def check_episode_length(local_variables: dict[str, Any], _: dict[str, Any]) -> None:
+        if local_variables["current_lengths"][local_variables["i"]] > max_episode_steps:
+            raise RuntimeError(
+                f"An evaluation episode ran past {max_episode_steps:,} steps without ending: the env has no time limit, "
+                "or the policy keeps it going forever. Register the env with max_episode_steps (or add a "
+                "gymnasium.wrappers.TimeLimit in the configuration's env_wrapper)."
+            )
+
+    returns, lengths = evaluate_policy(model, eval_env, n_eval_episodes, deterministic=True, return_episode_rewards=True,
+                                       callback=check_episode_length)
     return [float(r) for r in returns], [int(n) for n in lengths]  # type: ignore[union-attr]
 
 
@@ -164,13 +189,20 @@ class RunRecorder(BaseCallback):
     """
     Per-episode training returns, periodic deterministic evaluations, and the training
     clock, which stops while evaluating so that wall-clock and steps/s measure training.
+
+    :param eval_freq: evaluate every ``eval_freq`` env steps; 0 (or less): no periodic
+        evaluation, as with SB3's ``EvalCallback`` (``train_one`` evaluates at the end anyway)
+    :param max_episode_steps: evaluation episodes longer than this are an error (see :func:`evaluate`)
     """
 
-    def __init__(self, eval_env: VecEnv, eval_freq: int, n_eval_episodes: int) -> None:
+    def __init__(
+        self, eval_env: VecEnv, eval_freq: int, n_eval_episodes: int, max_episode_steps: int = EPISODE_STEP_LIMIT
+    ) -> None:
         super().__init__()
         self.eval_env = eval_env
         self.eval_freq = eval_freq
         self.n_eval_episodes = n_eval_episodes
+        self.max_episode_steps = max_episode_steps
         self.episodes: dict[str, list[float]] = {"return": [], "length": [], "timesteps": [], "seconds": []}
         self.evals: dict[str, list[Any]] = {"timesteps": [], "seconds": [], "returns": [], "lengths": []}
         self.eval_seconds = 0.0
@@ -178,7 +210,7 @@ class RunRecorder(BaseCallback):
         self._start = 0.0
         self._paused = 0.0  # seconds of this process's training spent evaluating or checkpointing
         self._seconds_before = 0.0  # training seconds before the last resume
-        self._next_eval = eval_freq
+        self._next_eval = eval_freq if eval_freq > 0 else None
 
     def train_seconds(self) -> float:
         return self._seconds_before + time.perf_counter() - self._start - self._paused
@@ -190,13 +222,14 @@ class RunRecorder(BaseCallback):
     def state(self) -> dict[str, Any]:
         """What a checkpoint keeps of the record, for :meth:`restore`."""
         return {"episodes": self.episodes, "evaluations": self.evals, "eval_seconds": self.eval_seconds,
-                "train_seconds": self.train_seconds(), "next_eval": self._next_eval, "resumed_at": self.resumed_at}
+                "train_seconds": self.train_seconds(), "resumed_at": self.resumed_at}
 
     def restore(self, state: dict[str, Any], timesteps: int) -> None:
         """Continue the record of a checkpoint taken at ``timesteps``."""
         self.episodes, self.evals = state["episodes"], state["evaluations"]
         self.eval_seconds, self._seconds_before = state["eval_seconds"], state["train_seconds"]
-        self._next_eval = state["next_eval"]
+        # Every multiple up to the checkpoint was evaluated before it was taken.
+        self._next_eval = next_multiple(timesteps, self.eval_freq) if self.eval_freq > 0 else None
         self.resumed_at = [*state["resumed_at"], timesteps]
 
     def _on_training_start(self) -> None:
@@ -211,16 +244,15 @@ class RunRecorder(BaseCallback):
                 self.episodes["length"].append(int(info["episode"]["l"]))
                 self.episodes["timesteps"].append(self.num_timesteps)
                 self.episodes["seconds"].append(round(self.train_seconds(), 3))
-        if self.num_timesteps >= self._next_eval:
+        if self._next_eval is not None and self.num_timesteps >= self._next_eval:
             self.evaluate()
-            while self._next_eval <= self.num_timesteps:
-                self._next_eval += self.eval_freq
+            self._next_eval = next_multiple(self.num_timesteps, self.eval_freq)
         return True
 
     def evaluate(self) -> None:
         seconds = self.train_seconds()
         started = time.perf_counter()
-        returns, lengths = evaluate(self.model, self.eval_env, self.n_eval_episodes)
+        returns, lengths = evaluate(self.model, self.eval_env, self.n_eval_episodes, self.max_episode_steps)
         elapsed = time.perf_counter() - started
         self.eval_seconds += elapsed
         self.pause(elapsed)
@@ -292,7 +324,7 @@ def train_one(
     th.set_num_threads(1)  # one core per worker: --jobs is the parallelism
     setup = zoo_preprocess(spec)
     env, eval_env = make_envs(spec, setup, seed, n_eval_episodes)
-    recorder = RunRecorder(eval_env, eval_freq, n_eval_episodes)
+    recorder = RunRecorder(eval_env, eval_freq, n_eval_episodes, episode_step_limit(spec["env"]))
     checkpoint = find_run_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
     if checkpoint is None:
         model = ALGOS[spec["algo"]](env=env, seed=seed, verbose=0, **setup.kwargs)
@@ -333,7 +365,7 @@ def train_one(
     if spec["algo"] == "blogdqn":
         # B16: the blog deploys the target network, acting greedily with a padded history (B3).
         model.policy.act_with_target = True
-        record["final_target_network_returns"] = evaluate(model, eval_env, n_eval_episodes)[0]
+        record["final_target_network_returns"] = evaluate(model, eval_env, n_eval_episodes, recorder.max_episode_steps)[0]
     env.close()
     eval_env.close()
     return record
