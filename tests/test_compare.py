@@ -4,7 +4,9 @@ import contextlib
 import io
 import itertools
 import json
+import re
 import shutil
+import warnings
 from pathlib import Path
 
 import gymnasium as gym
@@ -12,7 +14,7 @@ import matplotlib
 import numpy as np
 import pytest
 import yaml
-from hostile import time_limit
+from hostile import folder_held_by_another_process, time_limit
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -502,4 +504,132 @@ def test_an_evaluation_episode_that_never_ends_is_an_error_not_a_hang() -> None:
     with time_limit(30), pytest.raises(RuntimeError, match=r"ran past 50 steps without ending.*max_episode_steps"):
         evaluate(DQN("MlpPolicy", env), env, 2, max_episode_steps=50)
     assert episode_step_limit("CartPole-v1") == EPISODE_STEP_LIMIT  # its time limit, 500, ends episodes first
+
+
+# ------------------------------------------------------------------ junk in a results folder
+
+
+def test_a_junk_result_json_costs_its_run_a_redo_with_a_warning(shards: list[Path], tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    shutil.copytree(shards[1], tmp_path, dirs_exist_ok=True)
+    files = result_files(tmp_path)
+    (junk_key, junk), (kept_key, kept) = sorted(files.items())
+    junk.write_text('{"spec": {"config": "cut here')
+    kept_before = kept.stat().st_mtime_ns
+    with pytest.warns(UserWarning, match=r"result\.json is not a finished run's record \(unreadable: JSONDecodeError"):
+        assert main([*TINY, "--shard", "1/2", "--out", str(tmp_path)]) == 0
+    assert "1 already done" in capsys.readouterr().out
+    assert json.loads(junk.read_text())["evaluations"]["returns"]  # redone
+    assert [path.read_text() for path in junk.parent.glob("result.json.bad-*")] == ['{"spec": {"config": "cut here']
+    assert kept.stat().st_mtime_ns == kept_before
+    assert set(result_files(tmp_path)) == {junk_key, kept_key}
+
+
+@pytest.mark.parametrize(
+    ("junk", "problem"),
+    [
+        ("[1, 2, 3]", "not a JSON object"),
+        ('{"spec": {"config": "blogdqn"}}', "its 'spec' lacks"),
+        ("NaN", "not a JSON object"),
+    ],
+)
+def test_report_leaves_out_a_result_that_is_not_a_whole_record(shards: list[Path], tmp_path: Path, junk: str,
+                                                               problem: str) -> None:
+    shutil.copytree(shards[0], tmp_path / "results")
+    (tmp_path / "results" / "blogdqn" / "CartPole-v1_9").mkdir(parents=True)
+    (tmp_path / "results" / "blogdqn" / "CartPole-v1_9" / "result.json").write_text(junk)
+    with pytest.warns(UserWarning, match=rf"CartPole-v1_9/result\.json is left out of the report: .*{re.escape(problem)}"):
+        assert main(["report", str(tmp_path / "results"), "--out", str(tmp_path / "report"), "--reps", "50"]) == 0
+    assert "2 runs from" in (tmp_path / "report" / "summary.md").read_text()
+
+
+def test_a_report_of_no_finished_run_says_so(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="No report: no finished runs"):
+        main(["report", str(tmp_path)])
+
+
+def write_manifest(directory: Path, num_timesteps: int, text: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / checkpoint_file_name("rl_model", "manifest", num_timesteps)).write_text(text)
+
+
+def test_junk_checkpoint_manifests_cost_their_run_a_restart_not_the_sweep(tmp_path: Path) -> None:
+    """A manifest of junk, one of 1e400 steps (which crashed the planning of the sweep), one naming a missing file."""
+    directory = Job("dqn-bloglike-inputs", "CartPole-v1", 0).folder(tmp_path) / CHECKPOINT_DIR
+    write_manifest(directory, 100, "{not json")
+    write_manifest(directory, 200, '{"algorithm": "DQN", "num_timesteps": 1e400, "files": {}}')
+    write_manifest(directory, 300, json.dumps({"algorithm": "DQN", "num_timesteps": 300, "files": {
+        "model": {"name": "rl_model_300_steps.zip", "bytes": 10},
+        "replay_buffer": {"name": "rl_model_replay_buffer_300_steps.pkl", "bytes": 10}}}))
+    with pytest.warns(UserWarning, match=r"checkpoint holds no complete checkpoint") as record:
+        assert main(["--configs", "dqn-bloglike-inputs", "--seeds", "2", "--timesteps", "300", "--eval-freq", "100",
+                     "--eval-episodes", "2", "--checkpoint-freq", "100", "--no-progress", "--no-report",
+                     "--out", str(tmp_path)]) == 0
+    message = next(str(warning.message) for warning in record if "holds no complete checkpoint" in str(warning.message))
+    for reason in ("JSONDecodeError", "OverflowError", "rl_model_300_steps.zip is missing", "set aside as checkpoint.bad-"):
+        assert reason in message
+    runs = result_files(tmp_path)
+    assert set(runs) == {("dqn-bloglike-inputs", 0), ("dqn-bloglike-inputs", 1)}
+    assert json.loads(runs["dqn-bloglike-inputs", 0].read_text())["resumed_at"] == []  # started afresh
+    aside = next(directory.parent.glob("checkpoint.bad-*"))
+    assert sorted(path.name for path in aside.iterdir()) == [f"rl_model_manifest_{n}_steps.json" for n in (100, 200, 300)]
+
+
+def corrupt_recorder_state(checkpoint: Checkpoint) -> None:
+    manifest = json.loads(manifest_path(checkpoint).read_text())
+    manifest["extra"]["recorder"]["episodes"] = "junk"
+    manifest_path(checkpoint).write_text(json.dumps(manifest))
+
+
+def corrupt_model_keeping_its_size(checkpoint: Checkpoint) -> None:
+    model = checkpoint.files["model"]
+    model.write_bytes(b"\0" * model.stat().st_size)
+
+
+@pytest.mark.parametrize("corrupt", [corrupt_recorder_state, corrupt_model_keeping_its_size])
+def test_a_checkpoint_that_cannot_be_resumed_is_set_aside_and_the_run_restarts(
+    corrupt, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A complete checkpoint with junk inside used to fail the run on every rerun."""
+    spec, job = spec_for("dqn-bloglike-inputs"), Job("dqn-bloglike-inputs", "CartPole-v1", 0)
+    assert run_killed_after(job, spec, tmp_path, monkeypatch, KILLED_AFTER) is not None
+    directory = job.folder(tmp_path) / CHECKPOINT_DIR
+    corrupt(find_checkpoint(directory))
+    with pytest.warns(UserWarning, match=r"cannot be resumed .*set aside as checkpoint\.bad-"):
+        assert run_job(job, spec, tmp_path, 100, 2, CHECKPOINT_FREQ).error is None
+    record = json.loads((job.folder(tmp_path) / "result.json").read_text())
+    assert record["resumed_at"] == [] and record["timesteps"] == RESUME_STEPS
+    assert len(list(job.folder(tmp_path).glob("checkpoint.bad-*"))) == 1
+
+
+def test_a_checkpoint_of_sb3s_own_callback_in_a_run_folder_is_set_aside(tmp_path: Path) -> None:
+    """A checkpoint without the run's spec (another tool's) cannot tell its settings: not this run's."""
+    from stable_baselines3 import DQN
+    from stable_baselines3.common import callbacks as sb3_callbacks
+
+    spec, job = spec_for("dqn-bloglike-inputs"), Job("dqn-bloglike-inputs", "CartPole-v1", 0)
+    directory = job.folder(tmp_path) / CHECKPOINT_DIR
+    DQN("MlpPolicy", "CartPole-v1", learning_starts=0).learn(
+        100, callback=sb3_callbacks.CheckpointCallback(50, str(directory), save_replay_buffer=True))
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        assert run_job(job, spec, tmp_path, 100, 2, CHECKPOINT_FREQ).error is None
+    assert any("set aside as checkpoint.bad-" in str(warning.message) for warning in record)
+
+
+# ------------------------------------------------------------------ two commands on one results folder
+
+def test_a_run_that_another_process_trains_is_skipped_and_the_sweep_goes_on(tmp_path: Path, capsys) -> None:
+    command = ["--configs", "dqn-bloglike-inputs", "--seeds", "2", "--timesteps", "300", "--eval-freq", "100",
+               "--eval-episodes", "2", "--no-progress", "--no-report", "--out", str(tmp_path)]
+    busy = Job("dqn-bloglike-inputs", "CartPole-v1", 0).folder(tmp_path)
+    with folder_held_by_another_process(busy, "run") as holder:
+        assert main(command) == 0
+        printed = capsys.readouterr().out
+        assert f"SKIPPED dqn-bloglike-inputs CartPole-v1 seed 0: {busy} is being written by process {holder.pid}" in printed
+        assert "Wait for it to end, or use another --out." in printed
+        assert set(result_files(tmp_path)) == {("dqn-bloglike-inputs", 1)}
+    assert main(command) == 0  # a killed holder holds nothing
+    assert "1 already done" in capsys.readouterr().out
+    assert set(result_files(tmp_path)) == {("dqn-bloglike-inputs", 0), ("dqn-bloglike-inputs", 1)}
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sb3_blogdqn.compare.presets import ABLATION_CONFIGS, DEFAULT_CONFIGS, describe_presets, load_configs, resolve
-from sb3_blogdqn.compare.runner import parse_shard, plan_jobs, run_jobs, shard
+from sb3_blogdqn.compare.runner import ERROR_FILE, parse_shard, plan_jobs, run_jobs, shard
 
 # Seeds reach numpy, whose generators take seeds below 2**32; a run seeds its eval env with the
 # seed + 10,000, and a resumed run with the seed + its env steps: these bounds keep every sum below.
@@ -104,9 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["report"]:
         args = report_parser().parse_args(argv[1:])
-        from sb3_blogdqn.compare.report import write_report
+        from sb3_blogdqn.compare.report import NoFinishedRunsError, write_report
 
-        summary = write_report(args.folders, args.out or args.folders[0], args.solved_threshold, args.reps)
+        try:
+            summary = write_report(args.folders, args.out or args.folders[0], args.solved_threshold, args.reps)
+        except NoFinishedRunsError as error:
+            raise SystemExit(f"No report: {error}") from None
         print(f"Report: {summary}")
         return 0
     args = run_parser().parse_args(argv[1:] if argv[:1] == ["run"] else argv)
@@ -127,11 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     failures = run_jobs(jobs, specs, args.out, args.jobs, args.eval_freq, args.eval_episodes, not args.no_progress,
                         args.checkpoint_freq)
     for job, error in failures:
-        print(f"FAILED {job.config} {job.env} seed {job.seed} (see {job.folder(args.out) / 'error.txt'}): {error}")
+        print(f"FAILED {job.config} {job.env} seed {job.seed} (see {job.folder(args.out) / ERROR_FILE}): {error}")
     if not args.no_report:
-        from sb3_blogdqn.compare.report import write_report
+        from sb3_blogdqn.compare.report import NoFinishedRunsError, write_report
 
-        print(f"Report: {write_report([args.out], args.out)}")
+        try:
+            print(f"Report: {write_report([args.out], args.out)}")
+        except NoFinishedRunsError as error:  # every run failed, or other processes are training them
+            print(f"No report: {error}")
     return 1 if failures else 0
 
 

@@ -6,7 +6,6 @@ stratified-bootstrap confidence intervals, and the probability of improvement fo
 ablations. A run's score is the mean return of its last deterministic evaluation.
 """
 
-import json
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,13 +17,15 @@ matplotlib.use("Agg")
 
 import numpy as np
 from matplotlib import pyplot as plt
+from matplotlib.figure import Figure
 from rliable import library as rly
 from rliable import metrics, plot_utils
 from scipy.stats import trim_mean
 
+from sb3_blogdqn.common.files import write_atomically
 from sb3_blogdqn.common.plotting import plot_training_scores
 from sb3_blogdqn.compare.presets import ABLATION_CONFIGS, ABLATION_SWITCHES, PRESETS, solved_threshold
-from sb3_blogdqn.compare.runner import RESULT_FILE
+from sb3_blogdqn.compare.runner import RESULT_FILE, read_result
 
 # What the blog reports its learned (target) network scoring, per env it tried.
 BLOG_REPORTED_SCORE = {"CartPole-v1": 500.0}
@@ -37,12 +38,25 @@ ZOO_BENCHMARK_COLUMNS = {
 }
 
 
+class NoFinishedRunsError(FileNotFoundError):
+    """No finished run's record under the folders of a report."""
+
+
 def load_runs(folders: list[Path]) -> list[dict[str, Any]]:
-    """Every finished run under ``folders``; a (config, env, seed) found twice is counted once."""
+    """
+    Every finished run under ``folders``; a (config, env, seed) found twice is counted once. A
+    ``result.json`` that is not a whole record is left out with a warning (a sweep over its
+    folder redoes its run).
+    """
     runs: dict[tuple[str, str, int], dict[str, Any]] = {}
     for folder in folders:
         for path in sorted(Path(folder).rglob(RESULT_FILE)):
-            record = json.loads(path.read_text())
+            try:
+                record = read_result(path)
+            except ValueError as problem:
+                warnings.warn(f"{path} is left out of the report: it is not a finished run's record ({problem}).",
+                              stacklevel=2)
+                continue
             key = (record["spec"]["config"], record["spec"]["env"], record["seed"])
             if key in runs:
                 warnings.warn(f"{path}: run {key} already loaded from another folder, this copy is ignored.", stacklevel=2)
@@ -149,7 +163,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     runs = load_runs(folders)
     if not runs:
-        raise FileNotFoundError(f"No finished runs ({RESULT_FILE}) under {', '.join(map(str, folders))}.")
+        raise NoFinishedRunsError(f"no finished runs ({RESULT_FILE}) under {', '.join(map(str, folders))}.")
     lines = [
         "# BlogDQN vs stock SB3 DQN",
         "",
@@ -177,7 +191,7 @@ def write_report(
         env_runs = [run for run in runs if run["spec"]["env"] == env_id]
         lines += _env_section(env_id, env_runs, out, threshold, reps)
     summary = out / "summary.md"
-    summary.write_text("\n".join(lines) + "\n")
+    write_atomically(summary, lambda path: path.write_text("\n".join(lines) + "\n"))
     return summary
 
 
@@ -355,13 +369,21 @@ def _ablations(
     return [*lines, ""]
 
 
+def save_figure(fig: Figure, path: Path, **savefig_kwargs: Any) -> None:
+    """Write ``fig`` as a PNG that a kill never leaves half-written, and close it."""
+    try:
+        # The format is named: the temporary file's extension is not .png.
+        write_atomically(path, lambda temporary: fig.savefig(temporary, format="png", dpi=100, **savefig_kwargs))
+    finally:
+        plt.close(fig)
+
+
 def _plot_final(points: dict, intervals: dict, configs: list[str], env_id: str, path: Path) -> None:
     fig, _ = plot_utils.plot_interval_estimates(
         points, intervals, metric_names=["Mean", "IQM"], algorithms=configs, xlabel=f"{env_id} final evaluation return",
         subfigure_width=4.5, row_height=0.45, xlabel_y_coordinate=-0.1 - 0.6 / len(configs),
     )
-    fig.savefig(path, bbox_inches="tight", dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, bbox_inches="tight")
 
 
 def _plot_curves(
@@ -386,8 +408,7 @@ def _plot_curves(
     ax.set_title(env_id)
     ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _plot_b17(runs: list[dict[str, Any]], env_id: str, path: Path) -> None:
@@ -400,5 +421,4 @@ def _plot_b17(runs: list[dict[str, Any]], env_id: str, path: Path) -> None:
     for ax in axes.flat[len(runs) :]:
         ax.set_visible(False)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -8,8 +8,13 @@ read it too (``python -m rl_zoo3.cli all_plots -a blogdqn dqn-zoo -e CartPole-v1
     DIR/<config>/<env>_<seed>/result.json       everything else; written last, atomically: the run is done
     DIR/<config>/<env>_<seed>/checkpoint/       while it runs: the newest mid-run checkpoint (common.checkpoints)
 
-A job whose ``result.json`` exists is skipped, so an interrupted command resumes where
-it stopped, and ``--shard i/n`` jobs of a cluster array write disjoint folders. A job
+A job whose ``result.json`` holds its finished record is skipped, so an interrupted command
+resumes where it stopped, and ``--shard i/n`` jobs of a cluster array write disjoint folders.
+A worker holds its run folder's lock (``.run.lock``) while it trains the run: a second command
+on the same ``--out`` skips the runs that another process trains, with a message, and runs the
+others. Junk costs a run, never the sweep: a ``result.json`` that is not a whole record of its
+run, or a checkpoint that cannot be resumed, is renamed aside (``result.json.bad-<time>``,
+``checkpoint.bad-<time>``) with a warning, and the run is redone. A job
 killed mid-run resumes from its checkpoint (every ``--checkpoint-freq`` env steps): the
 model with its optimizer and exploration state, the replay buffer, the training env's
 frozen scaler and the record so far. What a checkpoint cannot hold is the envs' position
@@ -26,13 +31,15 @@ import json
 import shutil
 import time
 import traceback
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from importlib.metadata import version
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -50,11 +57,12 @@ from tqdm.auto import tqdm
 from sb3_blogdqn import BlogDQN, StopTrainingOnMaxLearningEpisodes
 from sb3_blogdqn.common.checkpoints import Checkpoint, CheckpointCallback, find_checkpoint, next_multiple
 from sb3_blogdqn.common.checks import find_vec_wrapper
-from sb3_blogdqn.common.files import write_atomically
+from sb3_blogdqn.common.files import FolderInUseError, FolderLock, set_aside, write_atomically
 from sb3_blogdqn.common.wrappers import VecStandardScaler, make_blog_env
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"blogdqn": BlogDQN, "dqn": DQN, "qrdqn": QRDQN}
 RESULT_FILE = "result.json"
+ERROR_FILE = "error.txt"
 EVALUATIONS_FILE = "evaluations.npz"
 CHECKPOINT_DIR = "checkpoint"
 # An evaluation episode this long is taken for one that never ends (unless the env's own time limit is longer).
@@ -98,7 +106,80 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def is_done(job: Job, out: Path) -> bool:
-    return (job.folder(out) / RESULT_FILE).is_file()
+    """
+    Whether the job's run is finished: its ``result.json`` holds a whole record of that run. A
+    ``result.json`` that does not (junk, a cut copy, another run's record) is set aside with a
+    warning, and the run is redone.
+    """
+    path = job.folder(out) / RESULT_FILE
+    if not path.exists():
+        return False
+    try:
+        record = read_result(path)
+        if (record["spec"]["config"], record["spec"]["env"], record["seed"]) != (job.config, job.env, job.seed):
+            raise ValueError(f"it is the record of {record['spec']['config']} {record['spec']['env']} seed {record['seed']}")
+    except ValueError as problem:
+        with contextlib.suppress(FileNotFoundError):  # another process set it aside first
+            set_aside(path, f"is not a finished run's record ({problem}); the run is redone")
+        return False
+    return True
+
+
+def read_result(path: Path) -> dict[str, Any]:
+    """
+    A finished run's record (``result.json``), with everything ``report`` reads from it.
+
+    :raises ValueError: saying what is wrong, when the file is not such a record
+    """
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError, RecursionError) as error:
+        raise ValueError(f"unreadable: {type(error).__name__}: {error}") from None
+    problem = _record_problem(record)
+    if problem is not None:
+        raise ValueError(problem)
+    return record
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_list_of(value: Any, check: Any, min_length: int = 0) -> bool:
+    return isinstance(value, list) and len(value) >= min_length and all(check(item) for item in value)
+
+
+def _record_problem(record: Any) -> str | None:
+    """What a record lacks of what ``report`` reads, or None."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    spec, episodes, evals = (record.get(key) for key in ("spec", "episodes", "evaluations"))
+    if not (isinstance(spec, dict) and all(isinstance(spec.get(key), str) for key in ("config", "env", "algo"))
+            and _is_count(spec.get("n_timesteps")) and (spec.get("max_episodes") is None or _is_count(spec["max_episodes"]))):
+        return "its 'spec' lacks the config, env, algo or budget"
+    if not (_is_count(record.get("seed")) and _is_count(record.get("timesteps"))
+            and _is_number(record.get("train_seconds")) and _is_number(record.get("steps_per_second"))):
+        return "its seed, timesteps, train_seconds or steps_per_second is missing or not a number"
+    if not (isinstance(episodes, dict) and _is_list_of(episodes.get("return"), _is_number)):
+        return "its 'episodes' lacks the training returns"
+    columns = [evals.get(key) for key in ("timesteps", "seconds", "returns", "lengths")] if isinstance(evals, dict) else []
+    if not (columns and all(isinstance(column, list) for column in columns) and len(set(map(len, columns))) == 1
+            and columns[0]):
+        return "its 'evaluations' are not four lists of one length, with at least the final evaluation"
+    timesteps, seconds, returns, lengths = columns
+    if not (all(map(_is_count, timesteps)) and all(map(_is_number, seconds))
+            and all(_is_list_of(episodes, _is_number, 1) for episodes in returns + lengths)
+            and len({len(episodes) for episodes in returns}) == 1):
+        return "its evaluations are not steps, seconds and lists of episodes' returns and lengths, as many each time"
+    if not _is_list_of(record.get("resumed_at", []), _is_count):
+        return "its 'resumed_at' is not a list of env steps"
+    if spec["algo"] == "blogdqn" and not _is_list_of(record.get("final_target_network_returns"), _is_number, 1):
+        return "it lacks the target network's returns of a BlogDQN run"
+    return None
 
 
 # ------------------------------------------------------------------ inside a worker
@@ -225,7 +306,18 @@ class RunRecorder(BaseCallback):
                 "train_seconds": self.train_seconds(), "resumed_at": self.resumed_at}
 
     def restore(self, state: dict[str, Any], timesteps: int) -> None:
-        """Continue the record of a checkpoint taken at ``timesteps``."""
+        """
+        Continue the record of a checkpoint taken at ``timesteps``.
+
+        :raises ValueError: when ``state`` is not a record of :meth:`state` (training would fail on it later)
+        """
+        def is_table(value: Any, columns: dict[str, list]) -> bool:
+            return isinstance(value, dict) and set(value) == set(columns) and all(isinstance(v, list) for v in value.values())
+
+        if not (isinstance(state, dict) and is_table(state.get("episodes"), self.episodes)
+                and is_table(state.get("evaluations"), self.evals) and isinstance(state.get("resumed_at"), list)
+                and _is_number(state.get("eval_seconds")) and _is_number(state.get("train_seconds"))):
+            raise ValueError("the record in the checkpoint's manifest is not a RunRecorder's")
         self.episodes, self.evals = state["episodes"], state["evaluations"]
         self.eval_seconds, self._seconds_before = state["eval_seconds"], state["train_seconds"]
         # Every multiple up to the checkpoint was evaluated before it was taken.
@@ -285,20 +377,46 @@ class RunCheckpointer(CheckpointCallback):
 
 
 def find_run_checkpoint(directory: Path) -> Checkpoint | None:
-    """The newest complete checkpoint of a run, or None when it has none to resume from."""
+    """
+    The newest complete checkpoint of a run, or None when it has none to resume from. A folder
+    of files without a complete checkpoint is set aside, with a warning. Call it holding the
+    run's lock: in the folder of a run that another process trains, a first save may be under way.
+    """
     try:
         return find_checkpoint(directory)
-    except FileNotFoundError:
+    except FileNotFoundError as error:
+        if directory.is_dir() and any(not path.name.startswith(".") for path in directory.iterdir()):
+            set_aside(directory, f"holds no complete checkpoint ({error}); the run starts again from step 0")
         return None
+
+
+def _can_resume(directory: Path) -> bool:
+    """Whether a run has a checkpoint to resume from, without a warning (the worker warns, when it resumes)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            find_checkpoint(directory)
+        except FileNotFoundError:
+            return False
+    return True
+
+
+class OtherSettingsError(ValueError):
+    """The run's checkpoint was written with other settings than the command's: not junk, another experiment."""
 
 
 def restore_checkpoint(
     spec: dict[str, Any], checkpoint: Checkpoint, env: VecEnv, eval_env: VecEnv, recorder: RunRecorder, seed: int,
     device: Any,
 ) -> BaseAlgorithm:
-    """The model of ``checkpoint`` on ``env``, with its replay buffer, scaler and record."""
-    if checkpoint.extra.get("spec") != json.loads(json.dumps(spec)):
-        raise ValueError(
+    """
+    The model of ``checkpoint`` on ``env``, with its replay buffer, scaler and record.
+
+    :raises OtherSettingsError: when the checkpoint's run had other settings
+    """
+    stored_spec = checkpoint.extra.get("spec")
+    if isinstance(stored_spec, dict) and stored_spec != json.loads(json.dumps(spec)):
+        raise OtherSettingsError(
             f"The checkpoint in {checkpoint.files['model'].parent} was written by a run with other settings (budget, "
             "hyperparameters) than this command's: delete that folder to start the run afresh, or run the command it "
             "came from."
@@ -323,27 +441,38 @@ def train_one(
     """
     th.set_num_threads(1)  # one core per worker: --jobs is the parallelism
     setup = zoo_preprocess(spec)
-    env, eval_env = make_envs(spec, setup, seed, n_eval_episodes)
-    recorder = RunRecorder(eval_env, eval_freq, n_eval_episodes, episode_step_limit(spec["env"]))
     checkpoint = find_run_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
-    if checkpoint is None:
-        model = ALGOS[spec["algo"]](env=env, seed=seed, verbose=0, **setup.kwargs)
-    else:
-        device = setup.kwargs.get("device", "auto")
-        model = restore_checkpoint(spec, checkpoint, env, eval_env, recorder, seed, device)
+    try:
+        model, env, eval_env, recorder = _start(spec, setup, seed, eval_freq, n_eval_episodes, checkpoint)
+    except OtherSettingsError:
+        raise
+    except Exception as error:
+        if checkpoint is None or checkpoint_dir is None:
+            raise
+        # Junk in a checkpoint would fail every rerun the same way: it costs the run its progress, not its future.
+        set_aside(checkpoint_dir, f"holds a checkpoint that cannot be resumed ({type(error).__name__}: {error}); "
+                                  "the run starts again from step 0")
+        checkpoint = None
+        model, env, eval_env, recorder = _start(spec, setup, seed, eval_freq, n_eval_episodes, None)
     callbacks: list[BaseCallback] = [recorder]
+    checkpointer = None
     if checkpoint_dir is not None and checkpoint_freq > 0:
-        callbacks.append(RunCheckpointer(checkpoint_dir, checkpoint_freq, recorder, spec))
+        checkpointer = RunCheckpointer(checkpoint_dir, checkpoint_freq, recorder, spec)
+        callbacks.append(checkpointer)
     if spec["max_episodes"] is not None:
         # BlogDQN's counts learning episodes only (B6); for SB3's algorithms it is SB3's callback.
         stop = StopTrainingOnMaxLearningEpisodes(spec["max_episodes"])
         stop.n_episodes = len(recorder.episodes["return"])  # those before a resume
         callbacks.append(stop)
-    if checkpoint is None:
-        model.learn(spec["n_timesteps"], callback=CallbackList(callbacks))
-    elif spec["n_timesteps"] > model.num_timesteps:
-        model.learn(spec["n_timesteps"] - model.num_timesteps, callback=CallbackList(callbacks),
-                    reset_num_timesteps=False)
+    try:
+        if checkpoint is None:
+            model.learn(spec["n_timesteps"], callback=CallbackList(callbacks))
+        elif spec["n_timesteps"] > model.num_timesteps:
+            model.learn(spec["n_timesteps"] - model.num_timesteps, callback=CallbackList(callbacks),
+                        reset_num_timesteps=False)
+    finally:
+        if checkpointer is not None:  # a learn() that raised does not release it
+            checkpointer.release_folder()
     train_seconds = recorder.train_seconds()
     if not recorder.evals["timesteps"] or recorder.evals["timesteps"][-1] != model.num_timesteps:
         recorder.evaluate()  # the final evaluation, at the end of training
@@ -371,21 +500,69 @@ def train_one(
     return record
 
 
+def _start(
+    spec: dict[str, Any], setup: ModelSetup, seed: int, eval_freq: int, n_eval_episodes: int, checkpoint: Checkpoint | None
+) -> tuple[BaseAlgorithm, VecEnv, VecEnv, RunRecorder]:
+    """A new model, or the checkpoint's, on new envs, and its recorder."""
+    env, eval_env = make_envs(spec, setup, seed, n_eval_episodes)
+    recorder = RunRecorder(eval_env, eval_freq, n_eval_episodes, episode_step_limit(spec["env"]))
+    if checkpoint is None:
+        model = ALGOS[spec["algo"]](env=env, seed=seed, verbose=0, **setup.kwargs)
+    else:
+        model = restore_checkpoint(spec, checkpoint, env, eval_env, recorder, seed, setup.kwargs.get("device", "auto"))
+    return model, env, eval_env, recorder
+
+
 def _versions() -> dict[str, str]:
     return {name: version(name) for name in ("sb3-blogdqn", "stable-baselines3", "sb3-contrib", "rl_zoo3", "torch")}
 
 
+class Outcome(NamedTuple):
+    """What became of a job: done (no ``error``, not ``skipped``), failed, or left to another process."""
+
+    job: Job
+    error: str | None = None  # the end of the traceback
+    skipped: str | None = None  # why another process's work was left alone
+
+
 def run_job(
     job: Job, spec: dict[str, Any], out: Path, eval_freq: int, n_eval_episodes: int, checkpoint_freq: int = 0
-) -> tuple[Job, str | None]:
-    """Worker entry point: train (or resume), then write evaluations.npz and the done marker result.json."""
+) -> Outcome:
+    """
+    Worker entry point: train (or resume), then write evaluations.npz and the done marker
+    result.json, holding the run folder's lock all along. A run whose folder another process
+    holds is skipped: it is being trained already.
+    """
+    try:
+        with FolderLock(job.folder(out), "run", "Wait for it to end, or use another --out."):
+            return _run_locked(job, spec, out, eval_freq, n_eval_episodes, checkpoint_freq)
+    except FolderInUseError as in_use:
+        return Outcome(job, skipped=str(in_use))
+    except Exception:  # the folder cannot be made or locked
+        return Outcome(job, error=traceback.format_exc(limit=1))
+
+
+def _run_locked(
+    job: Job, spec: dict[str, Any], out: Path, eval_freq: int, n_eval_episodes: int, checkpoint_freq: int
+) -> Outcome:
     folder = job.folder(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    if is_done(job, out):
+        return Outcome(job, skipped="another process finished it meanwhile")
     try:
         record = train_one(spec, job.seed, eval_freq, n_eval_episodes, folder / CHECKPOINT_DIR, checkpoint_freq)
+        _write_results(folder, record)
     except Exception:
-        (folder / "error.txt").write_text(traceback.format_exc())
-        return job, traceback.format_exc(limit=1)
+        details = traceback.format_exc()
+        with contextlib.suppress(OSError):  # the caller prints the error's last line anyway
+            write_atomically(folder / ERROR_FILE, lambda path: path.write_text(details))
+        return Outcome(job, error=traceback.format_exc(limit=1))
+    (folder / ERROR_FILE).unlink(missing_ok=True)
+    shutil.rmtree(folder / CHECKPOINT_DIR, ignore_errors=True)  # the run is done: nothing to resume
+    return Outcome(job)
+
+
+def _write_results(folder: Path, record: dict[str, Any]) -> None:
+    """evaluations.npz, then the done marker result.json."""
     evals = record["evaluations"]
 
     def write_evaluations(path: Path) -> None:
@@ -395,15 +572,12 @@ def run_job(
 
     write_atomically(folder / EVALUATIONS_FILE, write_evaluations)
     write_atomically(folder / RESULT_FILE, lambda path: path.write_text(json.dumps(record, separators=(",", ":"))))
-    (folder / "error.txt").unlink(missing_ok=True)
-    shutil.rmtree(folder / CHECKPOINT_DIR, ignore_errors=True)  # the run is done: nothing to resume
-    return job, None
 
 
 def _stale_spec(job: Job, spec: dict[str, Any], out: Path) -> bool:
     try:
-        stored = json.loads((job.folder(out) / RESULT_FILE).read_text())["spec"]
-    except (OSError, ValueError, KeyError):
+        stored = read_result(job.folder(out) / RESULT_FILE)["spec"]
+    except ValueError:
         return False
     return stored != json.loads(json.dumps(spec))
 
@@ -418,10 +592,10 @@ def run_jobs(
     progress: bool = True,
     checkpoint_freq: int = 0,
 ) -> list[tuple[Job, str]]:
-    """Run the jobs not done yet in ``n_workers`` processes; return the failures."""
+    """Run the jobs not done yet in ``n_workers`` processes; return the failures (runs other processes hold are skipped)."""
     todo = [job for job in jobs if not is_done(job, out)]
     stale = [job for job in jobs if job not in todo and _stale_spec(job, specs[job.config, job.env], out)]
-    resumed = sum(find_run_checkpoint(job.folder(out) / CHECKPOINT_DIR) is not None for job in todo)
+    resumed = sum(_can_resume(job.folder(out) / CHECKPOINT_DIR) for job in todo)
     print(f"{len(jobs)} runs: {len(jobs) - len(todo)} already done in {out}, {len(todo)} to run"
           + (f" ({resumed} from their mid-run checkpoint)." if resumed else "."))
     if stale:
@@ -434,21 +608,27 @@ def run_jobs(
         return failures
     arguments = [(job, specs[job.config, job.env], out, eval_freq, n_eval_episodes, checkpoint_freq) for job in todo]
     with tqdm(total=len(todo), desc="runs", unit="run", disable=not progress) as bar:
-        for job, error in _results(arguments, n_workers):
+        for job, error, skipped in _results(arguments, n_workers):
             if error is not None:
                 failures.append((job, error))
                 bar.write(f"FAILED {job.config} {job.env} seed {job.seed}: {error.strip().splitlines()[-1]}")
+            if skipped is not None:
+                bar.write(f"SKIPPED {job.config} {job.env} seed {job.seed}: {skipped}")
             bar.set_postfix_str(f"last: {job.config} {job.env} {job.seed}")
             bar.update()
     return failures
 
 
-def _results(arguments: list[tuple[Any, ...]], n_workers: int) -> Iterator[tuple[Job, str | None]]:
+def _results(arguments: list[tuple[Any, ...]], n_workers: int) -> Iterator[Outcome]:
     """``run_job`` on each, as they finish: in this process for one worker, else in a pool."""
     if n_workers == 1:
         yield from (run_job(*args) for args in arguments)
         return
     # spawn: torch and its thread pools are not fork-safe.
-    with ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_job, *args) for args in arguments]
-        yield from (future.result() for future in as_completed(futures))
+    with ProcessPoolExecutor(max_workers=min(n_workers, len(arguments)), mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(run_job, *args): args[0] for args in arguments}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except BrokenProcessPool as error:  # a worker was killed (out of memory?): every job left fails with it
+                yield Outcome(futures[future], error=f"its worker process died ({error}); rerun the command to resume it")
