@@ -1,6 +1,6 @@
 """
 Property-based tests of the history (B1, B3), the transition storage (B2, B5, B14), and the
-refusal of every bad value given to BlogDQN or to VecStandardScaler.
+refusal of every bad value given to BlogDQN, to VecStandardScaler or edited into a saved zip.
 
 The scripted env's state *is* its position, ``[env index, episode number, step index]``,
 so every history and every stored transition can be checked against where it must come
@@ -10,7 +10,11 @@ type) and must each give a typed error naming the argument, within seconds.
 """
 
 import contextlib
+import functools
+import io
+import json
 import signal
+import zipfile
 
 import gymnasium as gym
 import numpy as np
@@ -155,7 +159,7 @@ def test_b2_b5_stored_transitions_are_full_histories_of_one_episode(
             assert first_steps == list(range(len(first_steps))), (index, episode, first_steps)
 
 
-# ------------------------------------------------------------------ bad values: constructor, wrapper
+# ------------------------------------------------------------------ bad values: constructor, wrapper, saved zip
 
 NAN, INF = float("nan"), float("inf")
 ENV = make_blog_env("CartPole-v1")
@@ -234,6 +238,35 @@ def test_every_bad_constructor_value_is_refused_by_name_within_seconds(case):
     with deadline(10), pytest.raises((SetupError, ValueError, TypeError)) as error:
         BlogDQN(**{"policy": "MlpPolicy", "env": ENV, name: value})
     assert name in str(error.value)
+
+
+SAVED_AS = {"policy": None, "device": None, "stats_window_size": "_stats_window_size"}  # not saved, or under SB3's name
+
+
+@functools.cache
+def saved_zip_entries() -> dict[str, bytes]:
+    buffer = io.BytesIO()
+    BlogDQN("MlpPolicy", make_blog_env("CartPole-v1", seed=0), learning_starts=8, batch_size=8, seed=0).learn(30).save(buffer)
+    with zipfile.ZipFile(buffer) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+@settings(PROPERTY_SETTINGS, max_examples=150)  # each example writes and reads a zip twice
+@given(case=CASES.filter(lambda case: SAVED_AS.get(case[0], case[0]) is not None and not callable(case[1])))
+def test_every_bad_value_edited_into_a_saved_zip_is_refused_by_name(case):
+    name, value = case
+    entries = dict(saved_zip_entries())
+    data = json.loads(entries["data"])
+    data[SAVED_AS.get(name, name)] = value
+    entries["data"] = json.dumps(data).encode()
+    edited = io.BytesIO()
+    with zipfile.ZipFile(edited, "w") as archive:
+        for entry, content in entries.items():
+            archive.writestr(entry, content)
+    for trusted in (True, False):
+        with deadline(10), pytest.raises(SetupError) as error:
+            BlogDQN.load(io.BytesIO(edited.getvalue()), env=ENV, trusted=trusted)
+        assert name in str(error.value)
 
 
 BAD_OBSERVATIONS = st.one_of(

@@ -7,10 +7,12 @@ off-policy loop. What a replay fits is ``objectives.py``, how it runs ``learning
 B1...B17 from BLOG_SEMANTICS.md; ``docs/blogdqn.md`` explains each switch.
 """
 
+import functools
 import io
 import math
 import pathlib
 import warnings
+from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -29,10 +31,10 @@ from sb3_blogdqn.blogdqn.envs import nonfinite_transitions, wrap_blog_env
 from sb3_blogdqn.blogdqn.learning import KernelReplays, make_replays, update_target
 from sb3_blogdqn.blogdqn.objectives import LOSSES, TDObjective
 from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy, MlpPolicy
-from sb3_blogdqn.blogdqn.saving import checked_load_env, describe_path
+from sb3_blogdqn.blogdqn.saving import load_model, save_atomically
 from sb3_blogdqn.blogdqn.schedules import Schedule as BlogSchedule
 from sb3_blogdqn.common.buffers import HistoryReplayBuffer, NStepHistoryReplayBuffer
-from sb3_blogdqn.common.checks import Problem, SetupError, raise_problems
+from sb3_blogdqn.common.checks import raise_problems
 from sb3_blogdqn.common.wrappers import Histories, encode_states, holds_states
 
 SelfBlogDQN = TypeVar("SelfBlogDQN", bound="BlogDQN")
@@ -471,6 +473,15 @@ class BlogDQN(DQN):
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         super().set_env(wrap_blog_env(env, self.history_length, self.verbose), force_reset=force_reset)
 
+    def save(self, path: str | pathlib.Path | io.BufferedIOBase, exclude: Iterable[str] | None = None,
+             include: Iterable[str] | None = None) -> None:
+        """SB3's ``save``, atomic: a process killed while saving leaves the previous file whole."""
+        save_atomically(functools.partial(super().save, exclude=exclude, include=include), path, "zip")
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """SB3's ``save_replay_buffer`` (a pickle), atomic as :meth:`save`."""
+        save_atomically(super().save_replay_buffer, path, "pkl")
+
     @classmethod
     def load(  # type: ignore[override]
         cls: type[SelfBlogDQN],
@@ -480,17 +491,8 @@ class BlogDQN(DQN):
         custom_objects: dict[str, Any] | None = None,
         print_system_info: bool = False,
         force_reset: bool = True,
+        trusted: bool = True,  # False: run no code from the file (blogdqn.saving rebuilds what SB3 cloudpickles)
         **kwargs: Any,
     ) -> SelfBlogDQN:
-        """
-        SB3's ``load``, refusing what it would load wrongly or partly: a truncated or corrupted
-        zip, a zip saved by another algorithm or missing part of the agent's state, and an env
-        whose history length, state size or actions differ from the model's. Each raises a
-        :class:`~sb3_blogdqn.SetupError` naming the file and the mismatch.
-        """
-        env = checked_load_env(path, env, custom_objects)
-        try:
-            return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
-        except RuntimeError as error:  # torch's load_state_dict: the weights do not fit the network
-            raise SetupError([Problem(f"its parameters do not fit the network it describes: {error}")],
-                             f"Cannot load a BlogDQN model from {describe_path(path)}") from error
+        """SB3's ``load``, refusing (``SetupError``) damaged, foreign, partial or out-of-range saves and unfitting envs."""
+        return load_model(cls, path, env, device, custom_objects, print_system_info, force_reset, trusted, kwargs)
