@@ -6,6 +6,7 @@ junk moved out of the way instead of deleted.
 import contextlib
 import datetime
 import json
+import multiprocessing
 import os
 import socket
 import sys
@@ -115,8 +116,11 @@ class FolderLock:
         except filelock.Timeout:
             raise FolderInUseError(self.folder, self._holder(), self.advice) from None
         _held_in_this_process[key] = self
+        # A pool's worker runs multiprocessing's bootstrap command: the process that started it says more.
+        parent = multiprocessing.parent_process()
+        command = f"a worker of process {parent.pid}" if parent is not None else " ".join(sys.orig_argv)[:300]
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": f"{datetime.datetime.now():%Y-%m-%d %H:%M:%S}",
-                  "command": " ".join(sys.orig_argv)[:300]}
+                  "command": command}
         with contextlib.suppress(OSError):  # the holder's description only serves a better error
             write_atomically(self._holder_path, lambda path: path.write_text(json.dumps(holder)))
 
