@@ -9,17 +9,16 @@ are drawn per argument (NaN, inf, a wrong sign, zero where a count starts at one
 type) and must each give a typed error naming the argument, within seconds.
 """
 
-import contextlib
 import functools
 import io
 import json
-import signal
 import zipfile
 
 import gymnasium as gym
 import numpy as np
 import pytest
 from helpers import InterruptAt
+from hostile import time_limit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stable_baselines3.common.vec_env import DummyVecEnv
@@ -216,26 +215,11 @@ CASES = st.sampled_from(sorted(BAD_ARGUMENTS)).flatmap(lambda name: st.tuples(st
 MANY_EXAMPLES = settings(PROPERTY_SETTINGS, max_examples=300)
 
 
-@contextlib.contextmanager
-def deadline(seconds: int):
-    """Fail with TimeoutError, instead of hanging, if the block runs longer than ``seconds``."""
-    def expire(*_):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 @MANY_EXAMPLES
 @given(case=CASES)
 def test_every_bad_constructor_value_is_refused_by_name_within_seconds(case):
     name, value = case
-    with deadline(10), pytest.raises((SetupError, ValueError, TypeError)) as error:
+    with time_limit(10), pytest.raises((SetupError, ValueError, TypeError)) as error:
         BlogDQN(**{"policy": "MlpPolicy", "env": ENV, name: value})
     assert name in str(error.value)
 
@@ -264,7 +248,7 @@ def test_every_bad_value_edited_into_a_saved_zip_is_refused_by_name(case):
         for entry, content in entries.items():
             archive.writestr(entry, content)
     for trusted in (True, False):
-        with deadline(10), pytest.raises(SetupError) as error:
+        with time_limit(10), pytest.raises(SetupError) as error:
             BlogDQN.load(io.BytesIO(edited.getvalue()), env=ENV, trusted=trusted)
         assert name in str(error.value)
 
@@ -283,6 +267,6 @@ BAD_SCALER_ARGUMENTS = {"n_fit_samples": bad_count(0), "skip_episode_start": bad
     lambda name: st.tuples(st.just(name), BAD_SCALER_ARGUMENTS[name])))
 def test_every_bad_scaler_value_is_refused_by_name_within_seconds(case):
     name, value = case
-    with deadline(10), pytest.raises(SetupError) as error:
+    with time_limit(10), pytest.raises(SetupError) as error:
         VecStandardScaler(ENV, **{name: value})
     assert name in str(error.value)

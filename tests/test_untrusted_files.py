@@ -23,6 +23,8 @@ import cloudpickle
 import numpy as np
 import pytest
 import torch as th
+from rl_zoo3.utils import linear_schedule
+from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
 
 from sb3_blogdqn import BlogDQN, SetupError, VecStandardScaler, make_blog_env
 
@@ -179,6 +181,15 @@ def test_untrusted_load_refuses_a_custom_policy_class_and_a_callable_learning_ra
     assert "(2 problems)" in str(error.value)
     assert "entry 'policy_class'" in str(error.value) and "someone.elses.policies" in str(error.value)
     assert "entry 'learning_rate'" in str(error.value) and "schedule" in str(error.value)
+
+
+@pytest.mark.parametrize("schedule", [ConstantSchedule(5e-4), LinearSchedule(1e-3, 1e-4, 0.5), linear_schedule(5e-4)],
+                         ids=["sb3_constant", "sb3_linear", "zoo_lin"])
+def test_untrusted_load_rebuilds_the_learning_rate_schedules_of_sb3_and_the_zoo(tmp_path, schedule):
+    BlogDQN("MlpPolicy", make_blog_env("CartPole-v1"), learning_rate=schedule).save(tmp_path / "model.zip")
+    model = BlogDQN.load(tmp_path / "model.zip", env=make_blog_env("CartPole-v1"), trusted=False)
+    assert type(model.learning_rate) is type(schedule)
+    assert [model.lr_schedule(progress) for progress in (1.0, 0.7, 0.0)] == [schedule(p) for p in (1.0, 0.7, 0.0)]
 
 
 def test_untrusted_load_needs_the_env(saved_model):
