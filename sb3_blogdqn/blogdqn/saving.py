@@ -21,6 +21,7 @@ import json
 import pathlib
 import pickle
 import re
+import warnings
 import zipfile
 from collections.abc import Callable
 from typing import Any
@@ -444,6 +445,31 @@ def _pickle_bytes(entry: dict[str, Any]) -> bytes:
         raise _CannotRebuild(f"is not base64 ({error}).") from None
 
 
+def set_saved_parameters(model: Any, params: dict[str, Any], device: th.device | str, subject: str) -> None:
+    """
+    SB3's ``set_parameters``, with the repair SB3's ``load`` makes to DQN zips of SB3 < 2.4 (whose
+    optimizer held the target network's parameters too), and a :class:`SetupError` when the
+    weights do not fit the network the zip describes.
+    """
+    try:
+        try:
+            model.set_parameters(params, exact_match=True, device=device)
+        except ValueError:
+            saved = params["policy.optimizer"]["param_groups"][0]["params"]
+            if len(saved) != 2 * len(model.policy.optimizer.param_groups[0]["params"]):
+                raise
+            params["policy.optimizer"]["param_groups"][0]["params"] = saved[: len(saved) // 2]
+            model.set_parameters(params, exact_match=True, device=device)
+            warnings.warn(
+                "The zip's optimizer state holds the target network's parameters too, as DQN's of SB3 < 2.4.0 did: "
+                "they are dropped (see https://github.com/DLR-RM/stable-baselines3/pull/1963). Save the model again "
+                "to store it without them.",
+                stacklevel=3,
+            )
+    except (RuntimeError, ValueError, KeyError, IndexError, TypeError) as error:  # torch's load_state_dict and the repair
+        raise SetupError([Problem(f"its parameters do not fit the network it describes: {error}")], subject) from error
+
+
 def replaced_attribute_problems(model: Any, data: dict[str, Any]) -> list[Problem]:
     """Entries that would replace what a save never holds: a method of the model, or a part it builds (networks, env)."""
     never_saved = set(model._excluded_save_params())
@@ -497,10 +523,7 @@ def load_model(
     model.__dict__.update(data)
     model.__dict__.update(kwargs)
     model._setup_model()
-    try:
-        model.set_parameters(saved.params, exact_match=True, device=device)
-    except (RuntimeError, ValueError) as error:  # torch's load_state_dict: the weights do not fit the network
-        raise SetupError([Problem(f"its parameters do not fit the network it describes: {error}")], subject) from error
+    set_saved_parameters(model, saved.params, device, subject)
     for name, value in (saved.pytorch_variables or {}).items():
         if value is not None:
             recursive_setattr(model, f"{name}.data", value.data)
