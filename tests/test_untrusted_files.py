@@ -27,6 +27,7 @@ from rl_zoo3.utils import linear_schedule
 from stable_baselines3.common.utils import ConstantSchedule, LinearSchedule
 
 from sb3_blogdqn import BlogDQN, SetupError, VecStandardScaler, make_blog_env
+from sb3_blogdqn.common.checkpoints import find_checkpoint
 
 SAVED = Path(__file__).parent / "data" / "saved_by_0.1.0"
 SMALL = dict(learning_starts=8, batch_size=8, seed=0)
@@ -273,3 +274,13 @@ def test_sigkill_during_saves_leaves_the_previous_files_whole(tmp_path):
         assert model.replay_buffer.size() > 0 and model.replay_buffer.buffer_size == 300_000
         assert VecStandardScaler.load(tmp_path / "scaler.json", make_blog_env("CartPole-v1")).fitted
     assert temporaries, "no kill landed inside a save"
+
+
+def test_a_checkpoint_scan_runs_nothing_from_the_zips_it_reads(saved_model, tmp_path):
+    """Deciding which checkpoint is complete reads a manifest-less (SB3-style) zip's JSON, never its pickles."""
+    marker = tmp_path / "marker"
+    zip_with_payload(saved_model, tmp_path / "rl_model_100_steps.zip", "policy_class", marker)
+    (tmp_path / "rl_model_replay_buffer_100_steps.pkl").write_bytes(pickle.dumps(Payload(marker)))
+    with pytest.warns(UserWarning, match="no manifest"):
+        checkpoint = find_checkpoint(tmp_path)
+    assert checkpoint.num_timesteps == 100 and runs(marker) == 0

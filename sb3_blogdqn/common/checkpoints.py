@@ -38,6 +38,7 @@ but not identical to the run that was killed.
 import json
 import re
 import warnings
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,6 @@ import numpy as np
 import torch as th
 from stable_baselines3.common import callbacks
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
-from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv
 
 from sb3_blogdqn.common.checks import Problem, SetupError, find_vec_wrapper
@@ -160,9 +160,7 @@ class CheckpointCallback(callbacks.CheckpointCallback):
             writers["vecnormalize"] = vec_normalize.save
         scaler = find_vec_wrapper(self.model.get_env(), VecStandardScaler)
         if scaler is not None:
-            statistics = {"mean": scaler.mean.tolist(), "scale": scaler.scale.tolist(),
-                          "n_samples_seen": int(scaler.n_samples_seen)}
-            writers["scaler"] = lambda path: path.write_text(json.dumps(statistics))
+            writers["scaler"] = scaler.save  # its JSON, as VecStandardScaler.load reads it
         # The model last: a zip under its final name has its companions in place too.
         writers["model"] = self.model.save
         files = {}
@@ -183,7 +181,8 @@ class CheckpointCallback(callbacks.CheckpointCallback):
         """Every file of this prefix's layout but those of the checkpoint at ``steps``, temporaries of cut saves too."""
         roles = "|".join(f"{role}_" for role in EXTENSIONS if role != "model")
         extensions = "|".join(set(EXTENSIONS.values()))
-        pattern = re.compile(rf"\.?{re.escape(self.name_prefix)}_(?:{roles})?(\d+)_steps\.(?:{extensions})(?:\.\d+\.tmp)?")
+        # Temporaries nest (an algorithm whose save is itself atomic, inside write_atomically): dots and .<pid>.tmp repeat.
+        pattern = re.compile(rf"\.*{re.escape(self.name_prefix)}_(?:{roles})?(\d+)_steps\.(?:{extensions})(?:\.\d+\.tmp)*")
         for path in Path(self.save_path).iterdir():
             match = pattern.fullmatch(path.name)
             if match and (int(match.group(1)) != steps or path.name.endswith(".tmp")):
@@ -270,15 +269,9 @@ class Checkpoint:
                 f"{saved.name} holds the statistics of the run's VecStandardScaler, and the env given has none: "
                 "wrap the env as the run's was."
             )], subject)
-        statistics = json.loads(saved.read_text())
-        mean, scale = (np.asarray(statistics[name], dtype=np.float64) for name in ("mean", "scale"))
-        size = int(np.prod(scaler.observation_space.shape))
-        if mean.shape != (size,) or scale.shape != (size,):
-            raise SetupError([Problem(
-                f"{saved.name} holds statistics of {mean.size} features, the env's observations have {size}."
-            )], subject)
-        # VecStandardScaler.set_statistics_from takes another wrapper; the file holds its three statistics.
-        scaler.mean, scaler.scale, scaler.n_samples_seen = mean, scale, int(statistics["n_samples_seen"])
+        # The wrapper's own file and checks, around the env under the rebuilt scaler; the rebuilt one,
+        # which refitted on its own play, then takes the statistics the network learned on.
+        scaler.set_statistics_from(VecStandardScaler.load(saved, scaler.venv))
 
 
 class _Incomplete(Exception):
@@ -315,15 +308,28 @@ def _read_sb3_checkpoint(directory: Path, name_prefix: str, num_timesteps: int) 
     replay_buffer = directory / checkpoint_file_name(name_prefix, "replay_buffer", num_timesteps)
     if (directory / checkpoint_file_name(name_prefix, "scaler", num_timesteps)).exists():
         raise _Incomplete("its manifest is missing: a save of sb3_blogdqn's CheckpointCallback was cut short")
-    try:
-        data, _, _ = load_from_zip_file(model, device="cpu")
-    except Exception as error:  # zipfile, zlib, torch and JSON all fail differently on a cut file
-        raise _Incomplete(f"{model.name} is truncated or corrupted ({type(error).__name__}: {error})") from None
-    if data is None:  # a cut zip can still open: the zips torch writes inside it end like a whole archive
-        raise _Incomplete(f"{model.name} is truncated or corrupted (no 'data' entry)")
+    problem = _zip_problem(model)
+    if problem is not None:
+        raise _Incomplete(f"{model.name} is truncated or corrupted ({problem})")
     if not replay_buffer.is_file():
         raise _Incomplete(f"its replay buffer {replay_buffer.name} is missing")
     return Checkpoint(num_timesteps, {"model": model, "replay_buffer": replay_buffer}, None)
+
+
+def _zip_problem(path: Path) -> str | None:
+    """
+    Why the zip at ``path`` is not a whole SB3 save (a bad entry's checksum, no ``data`` that
+    parses as JSON), or None. Nothing in it is deserialized: its cloudpickled entries stay text.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad_entry = archive.testzip()
+            if bad_entry is not None:
+                return f"the entry {bad_entry} fails its checksum"
+            json.loads(archive.read("data"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        return f"{type(error).__name__}: {error}"
+    return None
 
 
 def find_checkpoint(checkpoint_dir: str | Path, name_prefix: str = "rl_model") -> Checkpoint:
