@@ -59,12 +59,14 @@ def main() -> None:
     parser.add_argument("--base", required=True, help="the git revision to compare this checkout with")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=6000, help="env steps per measurement (the Acrobot preset: a tenth)")
+    parser.add_argument("--only", default="", help="only the configurations whose label contains this")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         base = Path(scratch) / "base"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(base), args.base], check=True)
         try:
-            results = measure(base, args.rounds, args.steps)
+            configurations = {label: model for label, model in CONFIGURATIONS.items() if args.only in label}
+            results = measure(base, args.rounds, args.steps, configurations)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=True)
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
@@ -76,10 +78,11 @@ def main() -> None:
               f"{statistics.median(new) / statistics.median(old):.3f} |")
 
 
-def measure(base: Path, rounds: int, steps: int) -> dict[str, tuple[list[float], list[float]]]:
-    results: dict[str, tuple[list[float], list[float]]] = {label: ([], []) for label in CONFIGURATIONS}
+def measure(base: Path, rounds: int, steps: int,
+            configurations: dict[str, str]) -> dict[str, tuple[list[float], list[float]]]:
+    results: dict[str, tuple[list[float], list[float]]] = {label: ([], []) for label in configurations}
     for round_ in range(rounds):
-        for label, model in CONFIGURATIONS.items():
+        for label, model in configurations.items():
             n = steps // 10 if "Acrobot" in label else steps
             # Which tree goes first alternates too: the second process may find the machine warmer.
             trees = [(0, base), (1, ROOT)] if round_ % 2 == 0 else [(1, ROOT), (0, base)]
