@@ -12,14 +12,15 @@ choices as :meth:`TDObjective.codes` and branches on them in ``_loss_term`` and
 """
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import torch as th
 from sb3_contrib.common.utils import quantile_huber_loss
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from stable_baselines3.dqn.policies import QNetwork
 from torch.nn import functional as F
 
-from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy
+from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy, QuantileQNetwork
 
 
 class Loss:
@@ -88,9 +89,12 @@ class TDObjective:
         """The kernel's view of this objective: ``(loss code, all_actions, double_q)``."""
         return self.loss.code, self.all_actions, self.double_q
 
-    def estimates(self, q_net: th.nn.Module, observations: th.Tensor) -> th.Tensor:
+    def estimates(self, q_net: QNetwork, observations: th.Tensor) -> th.Tensor:
         """Per action, what the loss fits: Q-values ``(batch, n_actions)`` or quantiles ``(batch, n_quantiles, n_actions)``."""
-        return q_net.quantiles(observations) if self.loss.distributional else q_net(observations)
+        if self.loss.distributional:
+            # A distributional loss is chosen together with the policy's quantile head (n_quantiles).
+            return cast(QuantileQNetwork, q_net).quantiles(observations)
+        return q_net(observations)
 
     def targets(self, policy: BlogDQNPolicy, replay: ReplayBufferSamples, gamma: float) -> th.Tensor:
         """
@@ -110,7 +114,7 @@ class TDObjective:
             return td_targets
         return policy.q_net_target(replay.observations).scatter(1, replay.actions.long(), td_targets)
 
-    def __call__(self, q_net: th.nn.Module, observations: th.Tensor, actions: th.Tensor, targets: th.Tensor) -> th.Tensor:
+    def __call__(self, q_net: QNetwork, observations: th.Tensor, actions: th.Tensor, targets: th.Tensor) -> th.Tensor:
         """The loss of Q's estimates for ``observations`` (at ``actions`` unless ``all_actions``) to ``targets``."""
         estimates = self.estimates(q_net, observations)
         if not self.all_actions:

@@ -26,6 +26,10 @@ class StandardScalerExtractor(BaseFeaturesExtractor):
     ``state_dict`` and travel inside the model's zip; the replay memory keeps raw values.
     """
 
+    mean: th.Tensor
+    scale: th.Tensor
+    n_samples_seen: th.Tensor
+
     def __init__(self, observation_space: spaces.Box) -> None:
         n_features = int(np.prod(observation_space.shape))
         super().__init__(observation_space, features_dim=n_features)

@@ -70,4 +70,5 @@ class Schedule:
 
     @cached_property
     def _sb3_epsilon(self) -> LinearSchedule:
+        assert self.exploration_fraction is not None, "read by epsilon_after_step only with SB3's schedule"
         return LinearSchedule(self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction)

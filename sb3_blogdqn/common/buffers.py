@@ -1,7 +1,11 @@
 """The blog's replay memory (rules B5, B7) and its minibatch sampler."""
 
+from typing import Any
+
 import numba
 import numpy as np
+import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
@@ -93,9 +97,17 @@ class HistoryReplayBuffer(ReplayBuffer):
     row. Observations are raw histories: standardization happens in the policy (B4).
     """
 
-    def __init__(self, *args, n_envs: int = 1, **kwargs) -> None:
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        device: th.device | str = "auto",
+        n_envs: int = 1,
+        **kwargs: Any,
+    ) -> None:
         # The vectorized n_envs is irrelevant: every transition gets its own row.
-        super().__init__(*args, n_envs=1, **kwargs)
+        super().__init__(buffer_size, observation_space, action_space, device, n_envs=1, **kwargs)
 
     def sample_indices(self, batch_size: int) -> np.ndarray:
         """Rows of ``batch_size`` distinct stored transitions, drawn uniformly (B7)."""

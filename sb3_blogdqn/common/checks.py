@@ -97,7 +97,7 @@ def observation_space_problems(observation_space: spaces.Space) -> list[Problem]
     if isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 1:
         return []
     if isinstance(observation_space, ENCODED_SPACES) and (
-        len(observation_space.shape) <= 1 or isinstance(observation_space, spaces.MultiBinary)
+        len(observation_space.shape or ()) <= 1 or isinstance(observation_space, spaces.MultiBinary)
     ):
         return []  # SB3 flattens a MultiBinary of any shape
     if isinstance(observation_space, spaces.Dict):

@@ -1,6 +1,7 @@
 """Adam in the form Keras uses (rule B12)."""
 
 from collections.abc import Callable, Iterable
+from typing import overload
 
 import torch as th
 
@@ -36,6 +37,12 @@ class KerasAdam(th.optim.Optimizer):
         if lr < 0.0 or eps < 0.0 or not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
             raise ValueError(f"KerasAdam needs lr >= 0, eps >= 0 and betas in [0, 1): got {lr=}, {eps=}, {betas=}")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+
+    @overload
+    def step(self, closure: None = None) -> None: ...
+
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
 
     @th.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:

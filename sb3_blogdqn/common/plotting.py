@@ -19,10 +19,10 @@ def plot_training_scores(scores: Sequence[float], env_id: str, ax: Axes | None =
     """
     if ax is None:
         _, ax = plt.subplots(figsize=(12, 6))
-    scores = np.asarray(scores, dtype=float)
-    episodes = np.arange(len(scores))
-    ax.plot(episodes, scores, color="gray", linewidth=1)
-    ax.plot(episodes, np.cumsum(scores) / (episodes + 1), label="mean")
+    values = np.asarray(scores, dtype=float)
+    episodes = np.arange(len(values))
+    ax.plot(episodes, values, color="gray", linewidth=1)
+    ax.plot(episodes, np.cumsum(values) / (episodes + 1), label="mean")
     ax.legend()
     ax.set_xlabel("learning episode")
     ax.set_ylabel("score")
