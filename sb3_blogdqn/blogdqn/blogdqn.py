@@ -17,6 +17,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise
@@ -101,6 +102,8 @@ class BlogDQN(DQN):
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy}
     policy: BlogDQNPolicy
     replay_buffer: HistoryReplayBuffer
+    observation_space: spaces.Box  # histories (VecHistory), never a dict
+    _last_obs: np.ndarray | None
     history_length: int
     target_update_on_episode_step: bool
     exploration_decisions: int
@@ -244,6 +247,7 @@ class BlogDQN(DQN):
             return np.zeros(self.n_envs, dtype=bool)
         deciding = self._stores_step()
         if self.on_nonfinite == "skip":  # with "raise", a NaN/inf history raises before it is stored
+            assert self._last_obs is not None, "self._last_obs was not set"
             deciding &= np.isfinite(self._last_obs).all(axis=1)  # acted on like a short history
         return deciding
 
@@ -269,6 +273,7 @@ class BlogDQN(DQN):
             else:
                 actions[i] = self.action_space.sample()
         if greedy.any():
+            assert self._last_obs is not None, "self._last_obs was not set"
             actions[greedy] = self._replays.greedy_actions(self._last_obs[greedy])  # Q's argmax (B9)
         return actions, actions
 
@@ -295,8 +300,9 @@ class BlogDQN(DQN):
         stored = np.flatnonzero(self._stores_step() & self._finite(next_observations, reward))
         if warming_up:
             stored = stored[: self.warmup_size - replay_buffer.size()]  # B6 stops at the last one, mid-episode
+        assert self._last_obs is not None, "self._last_obs was not set"
         for i in stored:
-            replay_buffer.add(self._last_obs[i : i + 1], next_observations[i][None], buffer_action[i : i + 1],  # type: ignore[index]
+            replay_buffer.add(self._last_obs[i : i + 1], next_observations[i][None], buffer_action[i : i + 1],
                               reward[i : i + 1], dones[i : i + 1], [infos[i]])  # B14: dones as given
         self._last_obs = new_obs
         if warming_up:
@@ -318,7 +324,7 @@ class BlogDQN(DQN):
         """
         if not self._warmup_done and self.standardize_inputs:
             space = self.observation_space
-            bounds = (space.low, space.high) if self.scaler_from_bounds else None  # type: ignore[attr-defined]
+            bounds = (space.low, space.high) if self.scaler_from_bounds else None
             self.policy.fit_scaler(self.replay_buffer.observations[: self.warmup_size, 0], bounds)
         self._warmup_done = True
         self._last_obs = self.env.reset()  # type: ignore[assignment,union-attr]
@@ -329,7 +335,8 @@ class BlogDQN(DQN):
         """Per env, whether the step's history, next history and reward are finite (``on_nonfinite``)."""
         # The common case, on the per-step path: one sum, which NaN and inf (and an overflow,
         # for which the per-env checks then find nothing wrong) make non-finite.
-        total = self._last_obs.sum() + sum(obs.sum() for obs in next_observations) + rewards.sum()  # type: ignore[union-attr]
+        assert self._last_obs is not None, "self._last_obs was not set"
+        total = self._last_obs.sum() + sum(obs.sum() for obs in next_observations) + rewards.sum()
         if np.isfinite(total):
             return np.ones(len(rewards), dtype=bool)
         finite, n_rejected = nonfinite_transitions(self._last_obs, next_observations, rewards, self._stores_step(),
@@ -428,7 +435,7 @@ class BlogDQN(DQN):
             # Ctrl-C may land between env.step() and storing its transition, leaving the env a
             # step ahead of _last_obs. Forget the env's position: the model still saves and
             # loads, and the next learn() starts fresh episodes, so no transition spans the gap.
-            self._last_obs = None  # type: ignore[assignment]
+            self._last_obs = None
             raise
         if self.warming_up:
             lengths = [info["l"] for info in self.ep_info_buffer or []]
@@ -461,12 +468,13 @@ class BlogDQN(DQN):
         ``evaluate_policy`` threads both, so it runs on unwrapped envs too.
         """
         state_space = getattr(self, "state_space", None)  # None: a model saved before it was recorded
-        if not holds_states(observation, state_space, self.history_length):
-            return super().predict(observation, state, episode_start, deterministic)  # type: ignore[arg-type]
-        states = encode_states(np.asarray(observation).reshape(-1, *state_space.shape), state_space)
+        if state_space is None or not holds_states(observation, state_space, self.history_length):
+            return super().predict(observation, state, episode_start, deterministic)
+        observation = np.asarray(observation)  # states of the unwrapped env, not a dict (holds_states)
+        states = encode_states(observation.reshape(-1, *state_space.shape), state_space)
         histories = Histories.continued(state, states, episode_start, self.history_length, self.observation_space.dtype)
         flat = histories.flat()
-        vectorized = np.shape(observation) != state_space.shape
+        vectorized = observation.shape != state_space.shape
         actions, _ = super().predict(flat if vectorized else flat[0], None, None, deterministic)
         return actions, (histories.array,)
 
@@ -483,7 +491,7 @@ class BlogDQN(DQN):
         save_atomically(super().save_replay_buffer, path, "pkl")
 
     @classmethod
-    def load(  # type: ignore[override]
+    def load(
         cls: type[SelfBlogDQN],
         path: str | pathlib.Path | io.BufferedIOBase,
         env: GymEnv | None = None,

@@ -57,6 +57,7 @@ def check_arguments(arguments: dict[str, Any]) -> VecHistory | None:
             problems += error.problems
         else:
             history = find_vec_wrapper(env, VecHistory)
+            assert history is not None, "wrap_blog_env returns an env with a VecHistory"
             history_length = history.history_length
             problems += n_step_problems(arguments["n_steps"], arguments["replay_buffer_class"], env.num_envs)
     raise_problems(problems)

@@ -22,6 +22,7 @@ replay :class:`Memory`, and the :class:`Settings` of the objective and the optim
 :class:`Workspace` holds the scratch arrays.
 """
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numba
@@ -715,7 +716,7 @@ def _network_reason(policy: BlogDQNPolicy) -> str | None:
     return None
 
 
-def _flat_views(tensors: list[th.Tensor]) -> tuple[np.ndarray, ...]:
+def _flat_views(tensors: Sequence[th.Tensor]) -> tuple[np.ndarray, ...]:
     # view(-1) never copies (it raises instead), so the arrays share the tensors' memory.
     return tuple(t.detach().view(-1).numpy() for t in tensors)
 
@@ -729,6 +730,7 @@ def network_record(q_net: QNetwork) -> Network:
     """One Q network's weights and scaler as the kernel reads them (views, no copies)."""
     params = list(q_net.q_net.parameters())
     scaler = q_net.features_extractor
+    assert isinstance(scaler, StandardScalerExtractor), "kernel_unsupported_reason accepts no other extractor"
     sizes = np.array([params[0].shape[1]] + [p.shape[0] for p in params[::2]], dtype=np.int64)
     return Network(_flat_views(params), scaler.mean.numpy(), scaler.scale.numpy(), sizes,
                    getattr(q_net, "n_quantiles", 0))

@@ -64,7 +64,7 @@ class ReferenceReplays(Replays):
         self.policy.set_training_mode(True)
         losses = []
         for _ in range(n_replays):
-            replay = replay_buffer.sample(batch_size)  # type: ignore[call-arg]
+            replay = replay_buffer.sample(batch_size)
             # The targets, once per replay, before any fit (B10).
             with th.no_grad():
                 targets = self.objective.targets(self.policy, replay, gamma)
@@ -111,12 +111,16 @@ class KernelReplays(Replays):
     or ``set_parameters``). The policy must be one :func:`kernel_unsupported_reason` accepts.
     """
 
+    # Set by _bind, which compares them with the policy's on each call to know when to bind again.
+    _optimizer_state: dict[Any, Any]
+    _bound_ptrs: list[int] | None
+
     def __init__(self, policy: BlogDQNPolicy, objective: TDObjective, per_sample_updates: bool,
                  max_grad_norm: float) -> None:
         super().__init__(policy, objective, per_sample_updates, max_grad_norm)
-        self.optimizer = None
+        self.optimizer: th.optim.Optimizer | None = None
         self._entry_points: dict[Any, Any] = {}
-        self._memory_arrays: tuple[Any, tuple[np.ndarray, ...]] = (None, ())
+        self._memory_of: tuple[Any, Memory | None] = (None, None)
 
     def _bind(self) -> None:
         """Views of the policy's current tensors, when they are not the ones bound."""
@@ -155,13 +159,13 @@ class KernelReplays(Replays):
 
     def _memory(self, replay_buffer: HistoryReplayBuffer) -> Memory:
         """:func:`memory_record`, its views kept while the memory's arrays stay the same."""
-        arrays_of, arrays = self._memory_arrays
-        if arrays_of is not replay_buffer.observations:
+        arrays_of, memory = self._memory_of
+        if arrays_of is not replay_buffer.observations or memory is None:
             memory = memory_record(replay_buffer)
-            self._memory_arrays = (replay_buffer.observations, tuple(memory[:6]))
+            self._memory_of = (replay_buffer.observations, memory)
             self._entry_points = {}  # the memory's arrays are part of the kernels' types
             return memory
-        return Memory(*arrays, getattr(replay_buffer, "n_steps", 1), (replay_buffer.pos - 1) % len(arrays[0]))
+        return Memory(*memory[:6], getattr(replay_buffer, "n_steps", 1), (replay_buffer.pos - 1) % len(memory.observations))
 
     def _data_ptrs(self) -> list[int] | None:
         # Checked before every replay and greedy action: map is about twice as fast as a generator here.
@@ -169,6 +173,7 @@ class KernelReplays(Replays):
 
     def settings(self, gamma: float) -> Settings:
         """The replays' record of settings, with the optimizer's current learning rate."""
+        assert self.optimizer is not None, "bound by _bind, which every replay calls first"
         group = self.optimizer.param_groups[0]
         return Settings(*self.objective.codes(), bool(self.per_sample_updates), float(self.max_grad_norm),
                         float(gamma), float(group["lr"]), float(group["betas"][0]), float(group["betas"][1]),

@@ -118,7 +118,8 @@ class CheckpointCallback(callbacks.CheckpointCallback):
                 f"save_freq must be a whole number of env steps >= 1, got {save_freq!r}; "
                 "to write no checkpoints, leave the callback out."
             )
-        super().__init__(save_freq, save_path, name_prefix, save_replay_buffer, save_vecnormalize, verbose)
+        # SB3 annotates save_path as a str; it only joins and creates it, which a Path allows too.
+        super().__init__(save_freq, save_path, name_prefix, save_replay_buffer, save_vecnormalize, verbose)  # type: ignore[arg-type]
         self.keep_last = keep_last
         self._next_save = save_freq
         self._folder_lock = FolderLock(save_path, name_prefix, "Wait for it to end, or give this run another save_path.")
@@ -157,7 +158,7 @@ class CheckpointCallback(callbacks.CheckpointCallback):
             writers["replay_buffer"] = self.model.save_replay_buffer  # type: ignore[attr-defined]
         vec_normalize = self.model.get_vec_normalize_env()
         if self.save_vecnormalize and vec_normalize is not None:
-            writers["vecnormalize"] = vec_normalize.save
+            writers["vecnormalize"] = vec_normalize.save  # type: ignore[assignment]  # SB3 annotates a str; it opens any path
         scaler = find_vec_wrapper(self.model.get_env(), VecStandardScaler)
         if scaler is not None:
             writers["scaler"] = scaler.save  # its JSON, as VecStandardScaler.load reads it
@@ -241,6 +242,7 @@ class Checkpoint:
         buffer_class = type(model.replay_buffer)
         model.load_replay_buffer(self.files["replay_buffer"])
         buffer = model.replay_buffer
+        assert buffer is not None, "load_replay_buffer sets it"
         # Files of two runs mixed in one folder: a buffer of other observations would train on nonsense.
         shape = buffer.observations.shape[2:] if isinstance(buffer.observations, np.ndarray) else None
         if not isinstance(buffer, buffer_class) or shape not in (None, model.observation_space.shape):
@@ -255,7 +257,7 @@ class Checkpoint:
         return model
 
     def _restore_scaler_statistics(self, env: GymEnv, subject: str) -> None:
-        scaler = find_vec_wrapper(env, VecStandardScaler)  # type: ignore[arg-type]
+        scaler = find_vec_wrapper(env, VecStandardScaler)
         saved = self.files.get("scaler")
         if saved is None:
             if scaler is not None and self.manifest is not None:

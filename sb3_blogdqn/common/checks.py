@@ -18,13 +18,15 @@ files' checks with the algorithm, in ``blogdqn/saving.py``).
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from gymnasium import spaces
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.type_aliases import GymEnv
+from stable_baselines3.common.vec_env import VecEnvWrapper
 
 BLOG_HISTORY_LENGTH = 4  # agent_hist_len (B1)
+WrapperT = TypeVar("WrapperT", bound=VecEnvWrapper)
 
 @dataclass(frozen=True)
 class Problem:
@@ -129,7 +131,7 @@ def action_space_problems(action_space: spaces.Space) -> list[Problem]:
     )]
 
 
-def find_vec_wrapper(env: VecEnv, wrapper_class: type[VecEnvWrapper]) -> VecEnvWrapper | None:
+def find_vec_wrapper(env: GymEnv | None, wrapper_class: type[WrapperT]) -> WrapperT | None:
     """The outermost ``wrapper_class`` around ``env``, or None."""
     while isinstance(env, VecEnvWrapper):
         if isinstance(env, wrapper_class):
