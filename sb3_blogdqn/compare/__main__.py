@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs = shard(plan_jobs(list(configs), args.env, seeds), *args.shard)
     failures = run_jobs(jobs, specs, args.out, args.jobs, args.eval_freq, args.eval_episodes, not args.no_progress,
                         args.checkpoint_freq)
-    for job, error in failures:
-        print(f"FAILED {job.config} {job.env} seed {job.seed} (see {job.folder(args.out) / ERROR_FILE}): {error}")
+    for job, reason in failures:
+        print(f"FAILED {job.config} {job.env} seed {job.seed} (see {job.folder(args.out) / ERROR_FILE}): {reason}")
     if not args.no_report:
         from sb3_blogdqn.compare.report import NoFinishedRunsError, write_report
 

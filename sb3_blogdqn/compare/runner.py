@@ -51,6 +51,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
 from tqdm.auto import tqdm
 
@@ -60,7 +61,7 @@ from sb3_blogdqn.common.checks import find_vec_wrapper
 from sb3_blogdqn.common.files import FolderInUseError, FolderLock, set_aside, write_atomically
 from sb3_blogdqn.common.wrappers import VecStandardScaler, make_blog_env
 
-ALGOS: dict[str, type[BaseAlgorithm]] = {"blogdqn": BlogDQN, "dqn": DQN, "qrdqn": QRDQN}
+ALGOS: dict[str, type[OffPolicyAlgorithm]] = {"blogdqn": BlogDQN, "dqn": DQN, "qrdqn": QRDQN}
 RESULT_FILE = "result.json"
 ERROR_FILE = "error.txt"
 EVALUATIONS_FILE = "evaluations.npz"
@@ -166,7 +167,9 @@ def _record_problem(record: Any) -> str | None:
         return "its seed, timesteps, train_seconds or steps_per_second is missing or not a number"
     if not (isinstance(episodes, dict) and _is_list_of(episodes.get("return"), _is_number)):
         return "its 'episodes' lacks the training returns"
-    columns = [evals.get(key) for key in ("timesteps", "seconds", "returns", "lengths")] if isinstance(evals, dict) else []
+    columns: list[Any] = (
+        [evals.get(key) for key in ("timesteps", "seconds", "returns", "lengths")] if isinstance(evals, dict) else []
+    )
     if not (columns and all(isinstance(column, list) for column in columns) and len(set(map(len, columns))) == 1
             and columns[0]):
         return "its 'evaluations' are not four lists of one length, with at least the final evaluation"
@@ -408,7 +411,7 @@ class OtherSettingsError(ValueError):
 def restore_checkpoint(
     spec: dict[str, Any], checkpoint: Checkpoint, env: VecEnv, eval_env: VecEnv, recorder: RunRecorder, seed: int,
     device: Any,
-) -> BaseAlgorithm:
+) -> OffPolicyAlgorithm:
     """
     The model of ``checkpoint`` on ``env``, with its replay buffer, scaler and record.
 
@@ -491,7 +494,7 @@ def train_one(
         "resumed_at": recorder.resumed_at,  # env steps of the checkpoints it was resumed from
         "versions": _versions(),
     }
-    if spec["algo"] == "blogdqn":
+    if isinstance(model, BlogDQN):
         # B16: the blog deploys the target network, acting greedily with a padded history (B3).
         model.policy.act_with_target = True
         record["final_target_network_returns"] = evaluate(model, eval_env, n_eval_episodes, recorder.max_episode_steps)[0]
