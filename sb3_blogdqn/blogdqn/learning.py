@@ -5,7 +5,7 @@ A replay draws a minibatch (B7), computes its targets from the target network QÌ
 and fits Q to them, one sample at a time (B11) or the minibatch at once, by the
 :class:`~sb3_blogdqn.blogdqn.objectives.TDObjective`. Two implementations run it, with the same
 methods: :class:`ReferenceReplays` here, plain torch, obviously correct and slow, and
-:class:`~sb3_blogdqn.blogdqn.kernel.KernelReplays`, the fused kernel, checked against it
+:class:`KernelReplays`, the fused kernel, checked against it
 (``tests/test_kernel.py``). :func:`make_replays` picks one.
 """
 
