@@ -7,7 +7,7 @@ import pickle
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch as th
@@ -106,6 +106,8 @@ class VecHistory(VecEnvWrapper):
     :param history_length: number of states in the history (the blog's ``agent_hist_len``)
     """
 
+    observation_space: spaces.Box
+
     def __init__(self, venv: VecEnv, history_length: int = BLOG_HISTORY_LENGTH) -> None:
         check_history_length(history_length)
         check_vector_observations(venv.observation_space)
@@ -126,13 +128,14 @@ class VecHistory(VecEnvWrapper):
         return encode_states(states, self.state_space)
 
     def reset(self) -> np.ndarray:
-        self.histories = Histories.started(self.encode(self.venv.reset()), self.history_length,
+        # SB3 types a VecEnv's observations as an array, a dict or a tuple: those of vector spaces are arrays.
+        self.histories = Histories.started(self.encode(cast(np.ndarray, self.venv.reset())), self.history_length,
                                            self.observation_space.dtype)
         return self.histories.flat()
 
     def step_wait(self) -> VecEnvStepReturn:
         states, rewards, dones, infos = self.venv.step_wait()
-        states = self.encode(states)
+        states = self.encode(cast(np.ndarray, states))
         self.histories.push(states)
         for i in np.flatnonzero(dones):
             # states[i] already belongs to the next episode: build the terminal history
@@ -163,7 +166,7 @@ def encode_states(states: np.ndarray, state_space: spaces.Space) -> np.ndarray:
     """
     if isinstance(state_space, spaces.Box):
         return states
-    return preprocess_obs(th.as_tensor(states), state_space).reshape(len(states), -1).numpy()
+    return cast(th.Tensor, preprocess_obs(th.as_tensor(states), state_space)).reshape(len(states), -1).numpy()  # no Dict here
 
 
 def encoded_space(observation_space: spaces.Space) -> spaces.Box:
@@ -176,7 +179,7 @@ def encoded_space(observation_space: spaces.Space) -> spaces.Box:
 
 def env_history(vec_env: VecEnv) -> VecHistory | None:
     """``vec_env``'s :class:`VecHistory`, or None when it has none."""
-    return find_vec_wrapper(vec_env, VecHistory)  # type: ignore[return-value]
+    return find_vec_wrapper(vec_env, VecHistory)
 
 
 class VecStandardScaler(VecEnvWrapper):
@@ -219,6 +222,8 @@ class VecStandardScaler(VecEnvWrapper):
         ``scaler_from_bounds``)
     """
 
+    observation_space: spaces.Box
+
     def __init__(
         self,
         venv: VecEnv,
@@ -243,6 +248,7 @@ class VecStandardScaler(VecEnvWrapper):
         elif observations is not None:
             problems += fit_data_problems(observations, space)
         raise_problems(problems, "VecStandardScaler cannot wrap this env")
+        assert isinstance(space, spaces.Box)  # else raise_problems raised
         dtype = space.dtype if np.issubdtype(space.dtype, np.floating) else np.float32
         super().__init__(venv, observation_space=spaces.Box(-np.inf, np.inf, space.shape, dtype))
         self.n_fit_samples = n_fit_samples
@@ -271,14 +277,15 @@ class VecStandardScaler(VecEnvWrapper):
                 "VecStandardScaler cannot fit again",
             )
         space = self.venv.observation_space
+        assert isinstance(space, spaces.Box), "checked when the wrapper was built"
         raise_problems(fit_data_problems(observations, space), "VecStandardScaler cannot fit on these observations")
-        bounds = (space.low, space.high) if self.from_bounds else None  # type: ignore[attr-defined]
+        bounds = (space.low, space.high) if self.from_bounds else None
         self.mean, self.scale = fit_standard_scaler(observations, bounds)
         self.n_samples_seen = len(observations)
 
     def set_statistics_from(self, source: "VecStandardScaler") -> None:
         """Use ``source``'s statistics, e.g. the training env's for an evaluation env (as ``sync_envs_normalization``)."""
-        if not source.fitted:
+        if not source.fitted or source.mean is None or source.scale is None:
             raise self._not_fitted_error()
         if source.observation_space.shape != self.observation_space.shape:
             raise SetupError(
@@ -290,7 +297,7 @@ class VecStandardScaler(VecEnvWrapper):
 
     def standardize(self, observations: np.ndarray) -> np.ndarray:
         """``(x - mean) / scale`` in float64, returned in the observation space's dtype (B4)."""
-        if not self.fitted:
+        if not self.fitted or self.mean is None or self.scale is None:
             raise self._not_fitted_error()
         flat = np.asarray(observations, dtype=np.float64).reshape(len(observations), -1)
         return standardize(flat, self.mean, self.scale).reshape(observations.shape).astype(self.observation_space.dtype)
@@ -302,7 +309,7 @@ class VecStandardScaler(VecEnvWrapper):
             raise_problems(self._stacking_problems(None, outer=True), "VecStandardScaler cannot be used here")
         observations = self.venv.reset()
         self._needs_reset = False
-        return self.standardize(observations)
+        return self.standardize(cast(np.ndarray, observations))  # a Box space's: an array
 
     def step_async(self, actions: np.ndarray) -> None:
         if self._needs_reset:
@@ -319,7 +326,7 @@ class VecStandardScaler(VecEnvWrapper):
             terminal = infos[i].get("terminal_observation")
             if terminal is not None:  # off-policy buffers store it as the next observation
                 infos[i]["terminal_observation"] = self.standardize(terminal[None])[0]
-        return self.standardize(observations), rewards, dones, infos
+        return self.standardize(cast(np.ndarray, observations)), rewards, dones, infos
 
     def _random_play(self) -> np.ndarray:
         """Observations of uniformly random play, ``skip_episode_start`` left out per episode, until ``n_fit_samples``."""
@@ -333,7 +340,7 @@ class VecStandardScaler(VecEnvWrapper):
         while n_collected < self.n_fit_samples:
             if n_steps == max_steps:
                 raise self._endless_play_error(n_collected, n_steps, n_episodes, longest_episode)
-            kept = observations[episode_steps >= self.skip_episode_start]
+            kept = cast(np.ndarray, observations)[episode_steps >= self.skip_episode_start]
             collected.append(kept)
             n_collected += len(kept)
             observations, _, dones, _ = self.venv.step(np.array([action_space.sample() for _ in range(self.num_envs)]))

@@ -233,11 +233,11 @@ def _env_section(env_id: str, runs: list[dict[str, Any]], out: Path, threshold: 
     main = [name for name in configs if name not in ABLATION_CONFIGS]
     ablation = [name for name in configs if name in ABLATION_CONFIGS]
     ablation = (["blogdqn"] if "blogdqn" in configs else []) + ablation
-    for group_name, group in (("", main), ("ablation_", ablation if len(ablation) > 1 else [])):
+    for group_name, members in (("", main), ("ablation_", ablation if len(ablation) > 1 else [])):
         for x_key, label in (("timesteps", "env steps"), ("seconds", "wall-clock seconds (training)")):
-            if group:
+            if members:
                 name = f"{group_name}curves_{x_key}_{safe_env}.png"
-                _plot_curves({c: by_config[c] for c in group}, x_key, label, env_id, threshold, reps, out / name)
+                _plot_curves({c: by_config[c] for c in members}, x_key, label, env_id, threshold, reps, out / name)
                 figures.append((f"{group_name.replace('_', ' ')}learning curves vs {label}", name))
     for name in main:  # the ablations have their curves above
         if by_config[name][0]["spec"]["algo"] == "blogdqn":
