@@ -58,6 +58,8 @@ nitpick_ignore_regex = [(r"py:.*", r"(?!sb3_blogdqn\.).*")]
 # -- HTML ---------------------------------------------------------------------------------------
 html_theme = "furo"
 html_title = f"sb3-blogdqn {release}"
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 
 # -- linkcheck: the network is not reached; docs/check_links.py checks every internal link ---------
 linkcheck_ignore = [r"https?://.*", r"mailto:.*"]
@@ -140,7 +142,15 @@ def add_source_backlink_ids(app: Sphinx, doctree: nodes.document, docname: str) 
                 signature["ids"].append(anchor)
 
 
+def drop_field_number_docstrings(app: Sphinx, what: str, name: str, obj: object, options: object,
+                                 lines: list[str]) -> None:
+    """A record's field without a docstring of its own says nothing rather than "Alias for field number 2"."""
+    if what == "attribute" and len(lines) <= 2 and lines and lines[0].startswith("Alias for field number "):
+        lines.clear()
+
+
 def setup(app: Sphinx) -> None:
     app.add_transform(RepositoryFileLinks)
     app.connect("missing-reference", resolve_package_names)
     app.connect("doctree-resolved", add_source_backlink_ids)
+    app.connect("autodoc-process-docstring", drop_field_number_docstrings)
