@@ -79,8 +79,9 @@ class RepositoryFileLinks(SphinxTransform):
         for node in list(self.document.findall(addnodes.pending_xref)):
             if node.get("reftype") != "myst" or node.get("refdomain") != "doc":
                 continue
-            target = Path(node["reftarget"] + ".md")
-            if not target.is_absolute() or DOCS in target.parents or not target.is_file():
+            # An absolute path (Sphinx 8 and later) or one relative to docs/ (Sphinx 7), without its suffix.
+            target = (DOCS / (node["reftarget"] + ".md")).resolve()
+            if DOCS in target.parents or not target.is_file():
                 continue
             relative = os.path.relpath(target, Path(self.env.doc2path(self.env.docname)).parent)
             link = addnodes.download_reference(refdomain=None, reftarget=relative, refdoc=self.env.docname,
