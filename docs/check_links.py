@@ -1,8 +1,11 @@
 """
 Check every internal link and image of the built documentation site; exit 1 if any is broken.
 
-    sphinx-build -W --keep-going -b html docs docs/_build/html
+    rm -rf docs/_build && sphinx-build -W --keep-going -b html docs docs/_build/html
     python docs/check_links.py docs/_build/html
+
+Build into an empty folder: ``sphinx.ext.viewcode`` does not rewrite a source page that is newer
+than its module, so an earlier build's page can keep links to objects no longer documented.
 
 Sphinx itself fails (``-W``) on a cross-reference or Markdown link it cannot resolve; this checks
 what reaches the HTML: every ``href`` and ``src`` that is not an external URL must name a file of

@@ -150,8 +150,17 @@ def drop_field_number_docstrings(app: Sphinx, what: str, name: str, obj: object,
         lines.clear()
 
 
+def skip_undocumented_special_members(app: Sphinx, what: str, name: str, obj: object, skip: bool,
+                                      options: object) -> bool | None:
+    """A ``__call__`` documented where the pages ask for it, not one that only inherits "Call self as a function"."""
+    if name.startswith("__") and name.endswith("__") and getattr(obj, "__doc__", None) is None:
+        return True
+    return None
+
+
 def setup(app: Sphinx) -> None:
     app.add_transform(RepositoryFileLinks)
     app.connect("missing-reference", resolve_package_names)
     app.connect("doctree-resolved", add_source_backlink_ids)
     app.connect("autodoc-process-docstring", drop_field_number_docstrings)
+    app.connect("autodoc-skip-member", skip_undocumented_special_members)
