@@ -1,9 +1,10 @@
 """
 Merge any number of results folders into ``summary.md`` and PNG figures.
 
-Statistics across seeds are rliable's: mean and interquartile mean (IQM) with 95%
-stratified-bootstrap confidence intervals, and the probability of improvement for the
-ablations. A run's score is the mean return of its last deterministic evaluation.
+Statistics across seeds are those of rliable (Agarwal et al., 2021), computed with SciPy: mean
+and interquartile mean (IQM) with 95% stratified-bootstrap confidence intervals, and the
+probability of improvement for the ablations. A run's score is the mean return of its last
+deterministic evaluation.
 """
 
 import warnings
@@ -11,16 +12,17 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+try:
+    import matplotlib
+    from scipy import stats
+except ImportError as error:  # pragma: no cover - depends on the install
+    raise ImportError("The comparison report needs SciPy and matplotlib: " 'pip install "sb3-blogdqn[compare]"') from error
 
 matplotlib.use("Agg")
 
 import numpy as np
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
-from rliable import library as rly
-from rliable import metrics, plot_utils
-from scipy.stats import trim_mean
 
 from sb3_blogdqn.common.files import write_atomically
 from sb3_blogdqn.common.plotting import plot_training_scores
@@ -80,41 +82,56 @@ def first_solved(run: dict[str, Any], threshold: float) -> tuple[int, float] | N
 
 
 def interval_estimates(
-    scores: dict[str, np.ndarray], func: Callable[[np.ndarray], np.ndarray], reps: int
+    scores: dict[str, np.ndarray], func: Callable[..., np.ndarray], reps: int
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """rliable's stratified bootstrap (one task: scores are (runs, 1, ...)); a single run has no interval."""
+    """
+    Point estimates and 95% intervals of ``func`` for each config's scores, laid out as rliable's:
+    (runs, tasks, ...) with one task, the env. ``func(runs, axis)`` aggregates over the runs' axis
+    (:func:`mean_and_iqm`). An interval is ``(2, ...)``, lower then upper; a single run has none.
+    """
     points, intervals = {}, {}
     for name, matrix in scores.items():
-        if len(matrix) < 2:
-            points[name] = func(matrix)
+        runs = matrix[:, 0]
+        points[name] = func(runs, axis=0)
+        if len(runs) < 2:
             intervals[name] = np.stack([points[name], points[name]])
-            continue
-        point, interval = _bootstrap({name: matrix}, func, reps)
-        points[name], intervals[name] = point[name], interval[name]
+        else:
+            intervals[name] = bootstrap_interval((runs,), func, reps)
     return points, intervals
 
 
-def _bootstrap(scores: dict[str, Any], func: Callable[..., np.ndarray], reps: int) -> tuple[dict, dict]:
-    """rliable's stratified bootstrap, seeded so that a report is reproducible."""
-    # rliable resamples with numpy's global generator (StratifiedBootstrap.update_indices calls
-    # np.random.choice; its random_state argument never reaches that draw), so seed the global
-    # generator here and give the caller's state back afterwards.
-    global_state = np.random.get_state()
-    np.random.seed(0)
-    try:
-        return rly.get_interval_estimates(scores, func, reps=reps)
-    finally:
-        np.random.set_state(global_state)
+def bootstrap_interval(samples: tuple[np.ndarray, ...], func: Callable[..., np.ndarray], reps: int) -> np.ndarray:
+    """
+    The 95% percentile interval of ``func(*samples, axis)`` over ``reps`` bootstrap resamples, each
+    sample's runs (axis 0, whole) drawn with replacement on their own: rliable's stratified bootstrap,
+    one task per env. Seeded, so that a report is reproducible; ``(2, ...)``, lower then upper.
+    """
+    result = stats.bootstrap(
+        samples, func, n_resamples=reps, vectorized=True, axis=0, method="percentile", confidence_level=0.95,
+        # rliable's draws: a RandomState seeded 0 (it seeded numpy's global one), one resample at a time,
+        # each sample's runs in turn. The reports it wrote are reproduced to the last digit.
+        random_state=np.random.RandomState(0), batch=1 if len(samples) > 1 else None,
+    )
+    return np.stack([result.confidence_interval.low, result.confidence_interval.high])
 
 
-def mean_and_iqm(scores: np.ndarray) -> np.ndarray:
-    """rliable's mean and IQM across runs, the pair every report table bootstraps."""
-    return np.array([metrics.aggregate_mean(scores), metrics.aggregate_iqm(scores)])
+def mean_and_iqm(scores: np.ndarray, axis: int = 0) -> np.ndarray:
+    """The mean and the IQM (a 25% trimmed mean) of the runs along ``axis``, the pair every report table bootstraps."""
+    return np.stack([np.mean(scores, axis=axis), iqm(scores, axis=axis)])
 
 
-def _iqm_per_point(scores: np.ndarray) -> np.ndarray:
-    # rliable's aggregate_iqm, one value per curve point: a 25% trimmed mean over runs.
-    return trim_mean(scores[:, 0, :], proportiontocut=0.25, axis=0)
+def iqm(scores: np.ndarray, axis: int = 0) -> np.ndarray:
+    """The interquartile mean of the runs along ``axis``: the mean of their middle half."""
+    return stats.trim_mean(scores, proportiontocut=0.25, axis=axis)
+
+
+def probability_of_improvement(x: np.ndarray, y: np.ndarray, axis: int = 0) -> np.ndarray:
+    """
+    rliable's P(X > Y): the probability that a run of ``x`` scores higher than a run of ``y``, a tie
+    counting half (0.5: no difference), which is Mann-Whitney's U of ``x`` over the ``n_x * n_y`` pairs.
+    """
+    u = stats.mannwhitneyu(x, y, alternative="greater", method="asymptotic", axis=axis).statistic
+    return u / (x.shape[axis] * y.shape[axis])
 
 
 def curve_matrix(runs: list[dict[str, Any]], x_key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +188,8 @@ def write_report(
         "",
         "- **final return**: mean return of a run's last deterministic evaluation (at the end of its budget; "
         "episodes on a separate, differently seeded eval env); mean and IQM across seeds with 95% stratified-bootstrap "
-        f"confidence intervals ([rliable](https://github.com/google-research/rliable), {reps} bootstrap samples).",
+        f"percentile confidence intervals ([rliable](https://github.com/google-research/rliable)'s, computed with SciPy; "
+        f"{reps} bootstrap samples).",
         "- **solved**: runs whose evaluation mean reached the threshold at least once; env steps and seconds to the "
         "first such evaluation are medians over those runs.",
         "- **wall-clock** is training time without the evaluations, one process per run with one torch thread; "
@@ -347,8 +365,9 @@ def _ablations(
         "### Ablations: which of the blog's deviations from standard DQN matter",
         "",
         "Each row is BlogDQN with one switch turned to standard DQN (all five in `blogdqn-std-all`). "
-        "P(better) is rliable's probability that a run of the row's config scores higher than a run of `blogdqn`, "
-        "0.5 meaning no difference; its 95% CI excluding 0.5 means the switch matters, in that direction.",
+        "P(better) is rliable's probability that a run of the row's config scores higher than a run of `blogdqn` "
+        "(a tie counting half), 0.5 meaning no difference; its 95% CI excluding 0.5 means the switch matters, "
+        "in that direction.",
         "",
         "| config | switch(es) | final IQM | Δ mean vs blogdqn | P(better than blogdqn) [95% CI] |",
         "|---|---|---|---|---|",
@@ -358,13 +377,12 @@ def _ablations(
         rule = name.removeprefix("blogdqn-std-")
         switch = ABLATION_SWITCHES.get(rule) or {k: v for s in ABLATION_SWITCHES.values() for k, v in s.items()}
         row = scores[name][:, 0]
-        pair = {name: [row[:, None], blog[:, None]]}
-        point, interval = _bootstrap(pair, lambda x, y: np.array([metrics.probability_of_improvement(x, y)]), reps)
-        low, high = interval[name][:, 0]
+        point = probability_of_improvement(row, blog)
+        low, high = bootstrap_interval((row, blog), probability_of_improvement, reps)
         settings = ", ".join(f"`{k}={v}`" for k, v in switch.items())
         lines.append(
-            f"| {name} | {settings} | {format_number(metrics.aggregate_iqm(row))} | {np.mean(row) - np.mean(blog):+.1f} "
-            f"| {point[name][0]:.2f} [{low:.2f}, {high:.2f}] |"
+            f"| {name} | {settings} | {format_number(float(iqm(row)))} | {np.mean(row) - np.mean(blog):+.1f} "
+            f"| {point:.2f} [{low:.2f}, {high:.2f}] |"
         )
     return [*lines, ""]
 
@@ -379,10 +397,22 @@ def save_figure(fig: Figure, path: Path, **savefig_kwargs: Any) -> None:
 
 
 def _plot_final(points: dict, intervals: dict, configs: list[str], env_id: str, path: Path) -> None:
-    fig, _ = plot_utils.plot_interval_estimates(
-        points, intervals, metric_names=["Mean", "IQM"], algorithms=configs, xlabel=f"{env_id} final evaluation return",
-        subfigure_width=4.5, row_height=0.45, xlabel_y_coordinate=-0.1 - 0.6 / len(configs),
-    )
+    """rliable's interval plot: per metric, each config's 95% interval as a bar and its point estimate as a tick."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 0.45 * len(configs) + 1), sharey=True, squeeze=False)
+    colors = plt.get_cmap("tab10")
+    for metric, (ax, title) in enumerate(zip(axes[0], ("Mean", "IQM"), strict=True)):
+        for row, name in enumerate(configs):
+            low, high = intervals[name][:, metric]
+            ax.barh(row, high - low, left=low, height=0.6, color=colors(row % 10), alpha=0.75)
+            ax.vlines(points[name][metric], row - 0.28, row + 0.22, color="black", alpha=0.5)
+        ax.set_title(title)
+        ax.grid(True, axis="x", alpha=0.25)
+        ax.spines[["top", "right", "left"]].set_visible(False)
+        ax.tick_params(axis="y", length=0)
+    axes[0, 0].set_yticks(range(len(configs)), configs)
+    axes[0, 0].invert_yaxis()
+    fig.supxlabel(f"{env_id} final evaluation return")
+    fig.tight_layout()
     save_figure(fig, path, bbox_inches="tight")
 
 
@@ -398,7 +428,7 @@ def _plot_curves(
     fig, ax = plt.subplots(figsize=(9, 5))
     for name, runs in by_config.items():
         grid, matrix = curve_matrix(runs, x_key)
-        (point,), (interval,) = (v.values() for v in interval_estimates({name: matrix}, _iqm_per_point, reps))
+        (point,), (interval,) = (v.values() for v in interval_estimates({name: matrix}, iqm, reps))
         line = ax.plot(grid, point, label=f"{name} ({len(runs)} runs)")[0]
         ax.fill_between(grid, interval[0], interval[1], color=line.get_color(), alpha=0.2)
     if threshold is not None:
