@@ -3,8 +3,12 @@
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib import pyplot as plt
-from matplotlib.axes import Axes
+
+try:
+    from matplotlib import pyplot as plt
+    from matplotlib.axes import Axes
+except ImportError as error:  # pragma: no cover - depends on the install
+    raise ImportError("The blog's plot (B17) needs matplotlib: " 'pip install "sb3-blogdqn[plots]"') from error
 
 
 def plot_training_scores(scores: Sequence[float], env_id: str, ax: Axes | None = None) -> Axes:
