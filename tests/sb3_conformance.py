@@ -27,8 +27,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 
 from sb3_blogdqn import BlogDQN
 
-IMAGES = "image observations are refused (README, 'Observation spaces'): the MLP and StandardScaler (B4, B12) take vectors"
-DICT = "Dict observations are refused (README, 'Observation spaces'): the history and the scaler take vectors (B1, B4)"
+IMAGES = "image observations are refused (docs/blogdqn.md, 'Can I use?'): the MLP and StandardScaler (B4, B12) take vectors"
+DICT = "Dict observations are refused (docs/blogdqn.md, 'Can I use?'): the history and the scaler take vectors (B1, B4)"
 HER = "HER needs Dict goal observations, which are refused (see Dict)"
 BATCH_NORM = "BatchNorm cannot train on the batches of one of per_sample_updates=True (B11): refused at construction"
 POLICY_HISTORY = ("the policy alone acts on histories (B1); the history of a raw env's states is kept by "
