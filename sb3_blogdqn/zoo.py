@@ -14,14 +14,21 @@ The Zoo's own algorithms (``--algo dqn``) run through it unchanged.
 Every blogdqn config entry carries ``vec_env_wrapper: sb3_blogdqn.VecHistory``: BlogDQN
 wraps its training env itself, but the Zoo also builds evaluation envs (``EvalCallback``,
 Optuna trials) and ``enjoy`` envs, and those must feed the model histories (B1, B3) too.
+
+A config whose ``vec_env_wrapper`` holds a ``sb3_blogdqn.VecStandardScaler`` (any algorithm,
+``zoo_configs/dqn_blog_inputs.yml``) gets one set of statistics per run, as ``normalize`` gets
+``vecnormalize.pkl``: the training env fits them, they are saved beside the run's ``config.yml``
+(:data:`SCALER_FILE`), and the evaluation envs and ``enjoy`` take them without fitting.
 """
 
 import argparse
 import contextlib
 import importlib
 import importlib.resources
+import inspect
 import io
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +41,16 @@ except ImportError as error:  # pragma: no cover - depends on the install
 
 import torch as th
 from rl_zoo3.exp_manager import ExperimentManager
-from rl_zoo3.utils import linear_schedule
+from rl_zoo3.utils import create_test_env as zoo_create_test_env
+from rl_zoo3.utils import get_wrapper_class, linear_schedule
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.type_aliases import GymEnv
+from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_blogdqn.blogdqn import BlogDQN
+from sb3_blogdqn.common.checks import find_vec_wrapper
 from sb3_blogdqn.common.optim import KERAS_EPSILON
+from sb3_blogdqn.common.wrappers import VecStandardScaler
 
 ALGO_NAME = "blogdqn"
 """``--algo blogdqn``: ``zoo_configs/blogdqn.yml``, the blog's settings (faithful on CartPole-v1)."""
@@ -62,6 +73,9 @@ SCRIPTS = {
     "plot_from_file": "rl_zoo3.plots.plot_from_file",
     "all_plots": "rl_zoo3.plots.all_plots",
 }
+
+SCALER_FILE = "vecstandardscaler.json"
+"""A Zoo run's VecStandardScaler statistics, in ``<run>/<env>/`` beside ``config.yml`` (where ``vecnormalize.pkl`` goes)."""
 
 NET_ARCHS = {"blog": [20, 20, 10], "small": [64, 64], "medium": [256, 256]}
 """Sampled ``net_arch`` choices; ``blog`` is the blog's Dense 20-20-10 (B12)."""
@@ -218,7 +232,11 @@ def _sample_schedules(trial: optuna.Trial, params: dict[str, Any]) -> None:
 
 
 def register() -> None:
-    """Make ``--algo blogdqn`` and ``--algo blogdqn_tuned`` known to every Zoo script and to ``-optimize``; idempotent."""
+    """
+    Make ``--algo blogdqn`` and ``--algo blogdqn_tuned`` known to every Zoo script and to ``-optimize``,
+    and let ``train`` and ``enjoy`` keep a run's VecStandardScaler statistics (:class:`ScalerSharingExperimentManager`,
+    :func:`create_test_env`); idempotent.
+    """
     registries = {
         "ALGOS": BlogDQN,
         "HYPERPARAMS_SAMPLER": sample_blogdqn_params,
@@ -234,6 +252,120 @@ def register() -> None:
                 if isinstance(getattr(module, registry, None), dict):
                     getattr(module, registry)[ALGO_NAME] = entry
                     getattr(module, registry)[TUNED_ALGO_NAME] = entry
+    # The scripts look these names up when they run: train builds its envs, enjoy its test env, through ours.
+    import rl_zoo3.enjoy
+    import rl_zoo3.train
+
+    rl_zoo3.train.ExperimentManager = ScalerSharingExperimentManager  # type: ignore[misc]  # rebinding a class is the point
+    rl_zoo3.enjoy.create_test_env = create_test_env
+
+
+def _unfitted_scalers(vec_env_wrapper: Any) -> list[Any] | None:
+    """
+    A config's ``vec_env_wrapper`` with every VecStandardScaler built unfitted (``n_fit_samples=0``),
+    to take statistics instead of playing to fit them; None when it has no VecStandardScaler.
+    """
+    entries = vec_env_wrapper if isinstance(vec_env_wrapper, list) else [vec_env_wrapper]
+    unfitted, found = [], False
+    for entry in entries:
+        name, kwargs = next(iter(entry.items())) if isinstance(entry, dict) else (entry, None)
+        if isinstance(name, str):  # resolved as the Zoo resolves it
+            module, _, attribute = name.rpartition(".")
+            name = getattr(importlib.import_module(module), attribute) if module else None
+        if isinstance(name, type) and issubclass(name, VecStandardScaler):
+            entry, found = {name: {**(kwargs or {}), "n_fit_samples": 0}}, True
+        unfitted.append(entry)
+    return unfitted if found else None
+
+
+def _take_statistics(scaler: VecStandardScaler, source: "VecStandardScaler | Path") -> None:
+    """Give an unfitted ``scaler`` the statistics of another scaler or of a file of ``VecStandardScaler.save``."""
+    if isinstance(source, Path):
+        source = VecStandardScaler.load(source, scaler.venv)  # checked against the env, not played
+    scaler.set_statistics_from(source)
+    scaler.n_fit_samples = source.n_fit_samples  # what they were fitted on, as its own save() will say
+
+
+class ScalerSharingExperimentManager(ExperimentManager):
+    """
+    The Zoo's ExperimentManager (``train``), with one set of VecStandardScaler statistics per run.
+
+    The first training env it builds fits them (or, continuing a run with ``--trained-agent``, takes
+    that run's saved ones), and they are saved as ``<run>/<env>/``:data:`SCALER_FILE`. Every other
+    env (``EvalCallback``'s, an Optuna trial's) takes them, built with an unfitted scaler: the
+    model is evaluated on inputs standardized as it learned them (B4), whatever the env's seed.
+    Configs without a VecStandardScaler build their envs exactly as the Zoo does.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unfitted_vec_env_wrapper: Any = None
+        self._statistics: VecStandardScaler | Path | None = None
+        self._waiting: list[VecStandardScaler] = []  # eval envs built before the training env
+        previous = Path(self.trained_agent).parent / self.env_name / SCALER_FILE
+        if self.continue_training and previous.is_file():
+            self._statistics = previous
+
+    def _preprocess_hyperparams(self, hyperparams: dict[str, Any]) -> tuple[dict[str, Any], Any, Any, Any]:
+        unfitted = _unfitted_scalers(hyperparams.get("vec_env_wrapper"))
+        if unfitted is not None:
+            self._unfitted_vec_env_wrapper = get_wrapper_class({"vec_env_wrapper": unfitted}, "vec_env_wrapper")
+        return super()._preprocess_hyperparams(hyperparams)
+
+    def create_envs(self, n_envs: int, eval_env: bool = False, no_log: bool = False) -> VecEnv:
+        if self._unfitted_vec_env_wrapper is None:
+            return super().create_envs(n_envs, eval_env, no_log)
+        if not eval_env and self._statistics is None:
+            env = super().create_envs(n_envs, eval_env, no_log)
+            scaler = find_vec_wrapper(env, VecStandardScaler)
+            assert isinstance(scaler, VecStandardScaler)
+            for waiting in self._waiting:
+                _take_statistics(waiting, scaler)
+            self._waiting.clear()
+        else:
+            fitting, self.vec_env_wrapper = self.vec_env_wrapper, self._unfitted_vec_env_wrapper
+            try:
+                env = super().create_envs(n_envs, eval_env, no_log)
+            finally:
+                self.vec_env_wrapper = fitting
+            scaler = find_vec_wrapper(env, VecStandardScaler)
+            assert isinstance(scaler, VecStandardScaler)
+            if self._statistics is None:
+                self._waiting.append(scaler)
+            else:
+                _take_statistics(scaler, self._statistics)
+        if not eval_env:
+            self._statistics = scaler
+            if not no_log:
+                scaler.save(Path(self.params_path) / SCALER_FILE)
+        return env
+
+
+def create_test_env(*args: Any, **kwargs: Any) -> VecEnv:
+    """
+    ``rl_zoo3.utils.create_test_env`` (``enjoy``'s env), whose VecStandardScaler takes the run's saved
+    statistics (``stats_path``/:data:`SCALER_FILE`) instead of fitting on the env's own play.
+    """
+    call = inspect.signature(zoo_create_test_env).bind(*args, **kwargs)
+    hyperparams, stats_path = call.arguments.get("hyperparams") or {}, call.arguments.get("stats_path")
+    unfitted = _unfitted_scalers(hyperparams.get("vec_env_wrapper"))
+    if unfitted is None:
+        return zoo_create_test_env(*call.args, **call.kwargs)
+    saved = Path(stats_path or "") / SCALER_FILE
+    if stats_path is None or not saved.is_file():
+        warnings.warn(
+            f"{saved} not found, so the VecStandardScaler fits its statistics again on this env's random play, "
+            "which --seed seeds: the training run's --seed gives the training statistics. Runs trained with "
+            "sb3-blogdqn-zoo save them there.",
+            stacklevel=2,
+        )
+        return zoo_create_test_env(*call.args, **call.kwargs)
+    hyperparams["vec_env_wrapper"] = unfitted  # the Zoo's create_test_env consumes the key, as it would the original
+    env = zoo_create_test_env(*call.args, **call.kwargs)
+    scaler = find_vec_wrapper(env, VecStandardScaler)
+    assert isinstance(scaler, VecStandardScaler)
+    _take_statistics(scaler, saved)
+    return env
 
 
 def _experiment_manager(algo: str, env_id: str) -> ExperimentManager:

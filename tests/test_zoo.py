@@ -1,6 +1,7 @@
 """The RL Zoo bridge: train, enjoy, continue, tune and plot BlogDQN with rl_zoo3."""
 
 import argparse
+import json
 import math
 import os
 import pickle
@@ -18,7 +19,7 @@ import yaml
 from helpers import load_script
 from rl_zoo3.exp_manager import ExperimentManager
 
-from sb3_blogdqn import BlogDQN, zoo
+from sb3_blogdqn import BlogDQN, VecStandardScaler, make_blog_env, zoo
 from sb3_blogdqn.common.optim import KerasAdam
 
 REPO = Path(__file__).resolve().parent.parent
@@ -169,6 +170,69 @@ def test_plot_train_and_all_plots_read_blogdqn_logs(trained: Path, tmp_path: Pat
     curve = results[ENV_ID]["BLOGDQN-blog"]
     assert len(curve["timesteps"]) >= 2 and np.all(np.isfinite(curve["mean"]))
     plt.close("all")
+
+
+def test_a_vec_standard_scaler_is_fitted_once_per_run_and_its_statistics_saved_for_eval_enjoy_and_continuing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """
+    B4 for the Zoo's DQN (zoo_configs/dqn_blog_inputs.yml): the training env fits the statistics and saves
+    them beside the model; the EvalCallback's env, enjoy at another --seed and a continued run take them.
+    """
+    fitted: list[VecStandardScaler] = []  # scalers that fitted statistics on their own play
+    given: list[VecStandardScaler] = []  # scalers that took another scaler's or a file's
+    fit, set_statistics_from = VecStandardScaler.fit, VecStandardScaler.set_statistics_from
+    monkeypatch.setattr(VecStandardScaler, "fit", lambda self, data: (fitted.append(self), fit(self, data))[1])
+    monkeypatch.setattr(VecStandardScaler, "set_statistics_from",
+                        lambda self, source: (given.append(self), set_statistics_from(self, source))[1])
+
+    def statistics(scaler: VecStandardScaler) -> dict:
+        return {"mean": scaler.mean.tolist(), "scale": scaler.scale.tolist()}
+
+    config = ["--algo", "dqn", "--conf-file", str(REPO / "zoo_configs" / "dqn_blog_inputs.yml"), "-f", str(tmp_path)]
+    zoo.main(["train", *config, *SHORT, "-n", "200", "--eval-freq", "100", "--eval-episodes", "2"])
+    run = tmp_path / "dqn" / f"{ENV_ID}_1"
+    saved = json.loads((run / ENV_ID / zoo.SCALER_FILE).read_text())
+    assert (run / "evaluations.npz").is_file()  # the EvalCallback evaluated
+    [training], [evaluation] = fitted, given  # the eval env played nothing to fit
+    assert statistics(training) == statistics(evaluation) == {key: saved[key] for key in ("mean", "scale")}
+    # Fitted on the training run's seed, as make_blog_env(..., scaler=32) fits them (B2, B4, B6).
+    assert statistics(make_blog_env(ENV_ID, seed=1, scaler=32)) == statistics(training)
+
+    fitted.clear(), given.clear()
+    zoo.main(["enjoy", "--algo", "dqn", "--env", ENV_ID, "-f", str(tmp_path), "--no-render", "-n", "50",
+              "--num-threads", "1", "--seed", "7"])
+    [enjoyed] = given
+    assert fitted == [] and statistics(enjoyed) == statistics(training)
+    assert statistics(make_blog_env(ENV_ID, seed=7, scaler=32)) != statistics(training)  # its seed's own would differ
+
+    fitted.clear(), given.clear()
+    zoo.main(["train", *config, "--env", ENV_ID, "--num-threads", "1", "--seed", "7", "-n", "100", "--eval-freq", "-1",
+              "-i", str(run / f"{ENV_ID}.zip")])
+    assert fitted == [] and json.loads((tmp_path / "dqn" / f"{ENV_ID}_2" / ENV_ID / zoo.SCALER_FILE).read_text()) == saved
+
+    # A run saved without them (by the Zoo's own rl_zoo3 command): enjoy fits again, and says on what.
+    for scaler_file in (tmp_path / "dqn").glob(f"*/{ENV_ID}/{zoo.SCALER_FILE}"):
+        scaler_file.unlink()
+    fitted.clear()
+    with pytest.warns(UserWarning, match=r"vecstandardscaler\.json not found.*--seed"):
+        zoo.main(["enjoy", "--algo", "dqn", "--env", ENV_ID, "-f", str(tmp_path), "--no-render", "-n", "10",
+                  "--num-threads", "1", "--seed", "7"])
+    assert len(fitted) == 1
+
+
+def test_optuna_trials_evaluate_on_the_runs_vec_standard_scaler_statistics(tmp_path: Path, monkeypatch) -> None:
+    """B4 in tuning: a trial's training and evaluation envs take the statistics fitted once for the run."""
+    given: list[VecStandardScaler] = []
+    set_statistics_from = VecStandardScaler.set_statistics_from
+    monkeypatch.setattr(VecStandardScaler, "set_statistics_from",
+                        lambda self, source: (given.append(self), set_statistics_from(self, source))[1])
+    zoo.main(["train", "--algo", "dqn", "--conf-file", str(REPO / "zoo_configs" / "dqn_blog_inputs.yml"), *SHORT,
+              "-optimize", "--n-trials", "1", "-n", "200", "--n-evaluations", "2", "--eval-episodes", "2",
+              "--no-optim-plots", "--sampler", "random", "-f", str(tmp_path)])
+    saved = json.loads(next((tmp_path / "dqn").glob(f"*/{ENV_ID}/{zoo.SCALER_FILE}")).read_text())
+    assert len(given) == 2  # the trial's training env and its evaluation env
+    assert all(scaler.mean.tolist() == saved["mean"] and scaler.scale.tolist() == saved["scale"] for scaler in given)
 
 
 @pytest.mark.parametrize(("override", "wrapper"), [("frame_stack:4", "VecFrameStack"), ("normalize:True", "VecNormalize")])
