@@ -468,7 +468,13 @@ def main(argv: list[str] | None = None) -> None:
     register()
     if script == "train":
         script_args = _with_default_config(script_args)
-    run_script = getattr(importlib.import_module(SCRIPTS[script]), script)
+    try:
+        run_script = getattr(importlib.import_module(SCRIPTS[script]), script)
+    except ImportError as error:
+        if not SCRIPTS[script].startswith("rl_zoo3.plots."):
+            raise
+        # seaborn, rliable and pandas come with rl_zoo3's plots extra, not with sb3-blogdqn's zoo extra.
+        raise ImportError(f"The Zoo's {script} needs the Zoo's plots extra: pip install 'rl_zoo3[plots]'") from error
     saved_argv = sys.argv
     sys.argv = [f"sb3-blogdqn-zoo {script}", *script_args]  # the Zoo's scripts parse sys.argv
     try:
