@@ -38,16 +38,14 @@ def test_continuous_actions_are_refused_with_a_pointer_to_sac_td3():
         BlogDQN("MlpPolicy", "Pendulum-v1")
 
 
-def test_image_observations_are_refused_with_a_pointer_to_cnn_dqn():
-    env = SpacesEnv(spaces.Box(0, 255, (32, 32, 3), np.uint8))
-    with pytest.raises(BAD_INPUT, match=r"flat Box.*CnnPolicy"):
-        BlogDQN("MlpPolicy", env)
-
-
-def test_dict_observations_are_refused_with_a_pointer_to_flatten():
+def test_a_policy_that_cannot_read_the_observations_names_the_one_that_can():
+    with pytest.raises(BAD_INPUT, match=r"CnnPolicy reads images.*'MlpPolicy'"):
+        BlogDQN("CnnPolicy", "CartPole-v1")
     env = SpacesEnv(spaces.Dict({"a": spaces.Box(-1, 1, (2,)), "b": spaces.Box(-1, 1, (3,))}))
-    with pytest.raises(BAD_INPUT, match="FlattenObservation"):
+    with pytest.raises(BAD_INPUT, match="use 'MultiInputPolicy'"):
         BlogDQN("MlpPolicy", env)
+    with pytest.raises(BAD_INPUT, match="use 'MlpPolicy'"):
+        BlogDQN("MultiInputPolicy", "CartPole-v1")
 
 
 def test_warmup_larger_than_buffer():
@@ -74,7 +72,7 @@ def test_history_length_below_one(history_length):
 
 
 @pytest.mark.parametrize("wrapper", [lambda v: VecFrameStack(v, 4), lambda v: VecNormalize(v)])
-def test_frame_stack_or_normalize_is_refused(wrapper):
+def test_frame_stack_or_normalize_of_vectors_is_refused(wrapper):
     with pytest.raises(ValueError, match=r"(VecFrameStack|VecNormalize).*BlogDQN"):
         BlogDQN("MlpPolicy", wrapper(make_vec_env("CartPole-v1")))
 

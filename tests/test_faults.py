@@ -597,14 +597,14 @@ def test_bad_spaces_and_sizes_together():
 
 def test_only_space_problems_raise_a_type_error():
     with pytest.raises(TypeError, match=r"(?s)\(2 problems\).*Discrete action space.*flat Box"):
-        BlogDQN("MlpPolicy", _image_continuous_env())
+        BlogDQN("MlpPolicy", _matrix_continuous_env())
     with pytest.raises(SpaceError, match="Discrete action space"):
         make_blog_env("Pendulum-v1")
 
 
-def _image_continuous_env() -> gym.Env:
-    class ImageEnv(gym.Env):
-        observation_space = gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)
+def _matrix_continuous_env() -> gym.Env:
+    class MatrixEnv(gym.Env):
+        observation_space = gym.spaces.Box(0, 1, (8, 3), np.float32)
         action_space = gym.spaces.Box(-1, 1, (2,))
 
         def reset(self, *, seed=None, options=None):
@@ -613,7 +613,7 @@ def _image_continuous_env() -> gym.Env:
         def step(self, action):
             return self.observation_space.sample(), 0.0, False, False, {}
 
-    return ImageEnv()
+    return MatrixEnv()
 
 
 def test_unsaved_file_is_file_not_found(tmp_path):

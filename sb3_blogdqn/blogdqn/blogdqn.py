@@ -31,12 +31,13 @@ from sb3_blogdqn.blogdqn import checks
 from sb3_blogdqn.blogdqn.envs import nonfinite_transitions, wrap_blog_env
 from sb3_blogdqn.blogdqn.learning import KernelReplays, make_replays, update_target
 from sb3_blogdqn.blogdqn.objectives import LOSSES, TDObjective
-from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy, MlpPolicy
+from sb3_blogdqn.blogdqn.policies import POLICY_ALIASES, BlogDQNPolicy
 from sb3_blogdqn.blogdqn.saving import load_model, save_atomically
 from sb3_blogdqn.blogdqn.schedules import Schedule as BlogSchedule
-from sb3_blogdqn.common.buffers import HistoryReplayBuffer, NStepHistoryReplayBuffer
+from sb3_blogdqn.common.buffers import DictHistoryReplayBuffer, HistoryReplayBuffer, NStepHistoryReplayBuffer
 from sb3_blogdqn.common.checks import raise_problems
-from sb3_blogdqn.common.wrappers import Histories, encode_states, holds_states
+from sb3_blogdqn.common.observations import finite_rows, float_sum, map_observations
+from sb3_blogdqn.common.wrappers import continued_histories, holds_states
 
 SelfBlogDQN = TypeVar("SelfBlogDQN", bound="BlogDQN")
 
@@ -99,7 +100,7 @@ class BlogDQN(DQN):
     :param _init_setup_model: whether to build the network on creation
     """
 
-    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy}
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = dict(POLICY_ALIASES)
     policy: BlogDQNPolicy
     replay_buffer: HistoryReplayBuffer
     observation_space: spaces.Box  # histories (VecHistory), never a dict
@@ -208,7 +209,7 @@ class BlogDQN(DQN):
         kwargs = dict(self.replay_buffer_kwargs)
         buffer_class = self.replay_buffer_class
         if buffer_class is None:
-            buffer_class = HistoryReplayBuffer
+            buffer_class = DictHistoryReplayBuffer if isinstance(self.observation_space, spaces.Dict) else HistoryReplayBuffer
             if self.n_steps > 1:
                 buffer_class = NStepHistoryReplayBuffer
                 kwargs.update(n_steps=self.n_steps, gamma=self.gamma)
@@ -248,7 +249,7 @@ class BlogDQN(DQN):
         deciding = self._stores_step()
         if self.on_nonfinite == "skip":  # with "raise", a NaN/inf history raises before it is stored
             assert self._last_obs is not None, "self._last_obs was not set"
-            deciding &= np.isfinite(self._last_obs).all(axis=1)  # acted on like a short history
+            deciding &= finite_rows(self._last_obs)  # acted on like a short history
         return deciding
 
     def _explores(self) -> bool:
@@ -274,7 +275,7 @@ class BlogDQN(DQN):
                 actions[i] = self.action_space.sample()
         if greedy.any():
             assert self._last_obs is not None, "self._last_obs was not set"
-            actions[greedy] = self._replays.greedy_actions(self._last_obs[greedy])  # Q's argmax (B9)
+            actions[greedy] = self._replays.greedy_actions(map_observations(lambda x: x[greedy], self._last_obs))  # B9
         return actions, actions
 
     # ------------------------------------------------- one env step: store, replay, update the target
@@ -296,13 +297,15 @@ class BlogDQN(DQN):
         """
         warming_up = self.warming_up
         # On episode end new_obs[i] is already the next episode's; VecHistory put the terminal history in infos (B5).
-        next_observations = [infos[i]["terminal_observation"] if dones[i] else new_obs[i] for i in range(len(dones))]
+        next_observations = [infos[i]["terminal_observation"] if dones[i] else map_observations(lambda x: x[i], new_obs)  # noqa: B023
+                             for i in range(len(dones))]
         stored = np.flatnonzero(self._stores_step() & self._finite(next_observations, reward))
         if warming_up:
             stored = stored[: self.warmup_size - replay_buffer.size()]  # B6 stops at the last one, mid-episode
         assert self._last_obs is not None, "self._last_obs was not set"
         for i in stored:
-            replay_buffer.add(self._last_obs[i : i + 1], next_observations[i][None], buffer_action[i : i + 1],
+            replay_buffer.add(map_observations(lambda x: x[i : i + 1], self._last_obs),  # noqa: B023 (called here)
+                              map_observations(lambda x: x[None], next_observations[i]), buffer_action[i : i + 1],
                               reward[i : i + 1], dones[i : i + 1], [infos[i]])  # B14: dones as given
         self._last_obs = new_obs
         if warming_up:
@@ -324,8 +327,10 @@ class BlogDQN(DQN):
         """
         if not self._warmup_done and self.standardize_inputs:
             space = self.observation_space
-            bounds = (space.low, space.high) if self.scaler_from_bounds else None
-            self.policy.fit_scaler(self.replay_buffer.observations[: self.warmup_size, 0], bounds)
+            boxes = space.spaces if isinstance(space, spaces.Dict) else space
+            bounds = map_observations(lambda box: (box.low, box.high), boxes)
+            self.policy.fit_scaler(map_observations(lambda x: x[: self.warmup_size, 0], self.replay_buffer.observations),
+                                   bounds if self.scaler_from_bounds else None)
         self._warmup_done = True
         self._last_obs = self.env.reset()  # type: ignore[assignment,union-attr]
         self._last_episode_starts = np.ones(self.n_envs, dtype=bool)
@@ -336,7 +341,7 @@ class BlogDQN(DQN):
         # The common case, on the per-step path: one sum, which NaN and inf (and an overflow,
         # for which the per-env checks then find nothing wrong) make non-finite.
         assert self._last_obs is not None, "self._last_obs was not set"
-        total = self._last_obs.sum() + sum(obs.sum() for obs in next_observations) + rewards.sum()
+        total = float_sum(self._last_obs) + sum(float_sum(obs) for obs in next_observations) + rewards.sum()
         if np.isfinite(total):
             return np.ones(len(rewards), dtype=bool)
         finite, n_rejected = nonfinite_transitions(self._last_obs, next_observations, rewards, self._stores_step(),
@@ -470,13 +475,11 @@ class BlogDQN(DQN):
         state_space = getattr(self, "state_space", None)  # None: a model saved before it was recorded
         if state_space is None or not holds_states(observation, state_space, self.history_length):
             return super().predict(observation, state, episode_start, deterministic)
-        observation = np.asarray(observation)  # states of the unwrapped env, not a dict (holds_states)
-        states = encode_states(observation.reshape(-1, *state_space.shape), state_space)
-        histories = Histories.continued(state, states, episode_start, self.history_length, self.observation_space.dtype)
-        flat = histories.flat()
-        vectorized = observation.shape != state_space.shape
-        actions, _ = super().predict(flat if vectorized else flat[0], None, None, deterministic)
-        return actions, (histories.array,)
+        histories, state, vectorized = continued_histories(state, observation, episode_start, state_space,
+                                                           self.observation_space, self.history_length)
+        one = map_observations(lambda x: x if vectorized else x[0], histories)
+        actions, _ = super().predict(one, None, None, deterministic)
+        return actions, state
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         super().set_env(wrap_blog_env(env, self.history_length, self.verbose), force_reset=force_reset)

@@ -11,14 +11,18 @@ spaces, the wrappers around it) are in ``common.checks`` and ``blogdqn.envs``; t
 
 import math
 import os
-from typing import Any
+from typing import Any, cast
 
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
+from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+from stable_baselines3.common.torch_layers import NatureCNN
+from stable_baselines3.her import HerReplayBuffer
 
 from sb3_blogdqn.blogdqn.envs import wrap_blog_env
 from sb3_blogdqn.blogdqn.objectives import LOSSES
-from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy
+from sb3_blogdqn.blogdqn.policies import POLICY_ALIASES, BlogDQNPolicy, CnnPolicy, MultiInputPolicy
 from sb3_blogdqn.common.checks import (
     BLOG_HISTORY_LENGTH,
     Problem,
@@ -27,6 +31,7 @@ from sb3_blogdqn.common.checks import (
     history_length_problems,
     in_range,
     is_bool,
+    is_image_state,
     is_integer,
     is_real,
     raise_problems,
@@ -46,6 +51,7 @@ def check_arguments(arguments: dict[str, Any]) -> VecHistory | None:
     B14's flag where SB3 reads it, the quantile head's size. Returns the env's history, if any.
     """
     env, history_length, history = arguments["env"], arguments["history_length"], None
+    problems_of_values = value_problems(arguments)
     problems = argument_problems(arguments)
     if env is None:
         history_length = BLOG_HISTORY_LENGTH if history_length is None else history_length
@@ -60,6 +66,8 @@ def check_arguments(arguments: dict[str, Any]) -> VecHistory | None:
             assert history is not None, "wrap_blog_env returns an env with a VecHistory"
             history_length = history.history_length
             problems += n_step_problems(arguments["n_steps"], arguments["replay_buffer_class"], env.num_envs)
+            if not any(name in problems_of_values for name in ("policy", "policy_kwargs", "replay_buffer_class")):
+                problems += space_problems(arguments, env.observation_space)
     raise_problems(problems)
     # A copy: B14's flag is written into it, and the caller's dict stays as given.
     kwargs = arguments["replay_buffer_kwargs"] = dict(arguments["replay_buffer_kwargs"] or {})
@@ -207,20 +215,103 @@ def train_freq_problem(train_freq: Any) -> Problem | None:
 
 
 def replay_buffer_class_problem(replay_buffer_class: Any) -> Problem | None:
-    if replay_buffer_class is None or (
-        isinstance(replay_buffer_class, type) and issubclass(replay_buffer_class, ReplayBuffer)
-        and not issubclass(replay_buffer_class, DictReplayBuffer)
-    ):
+    if isinstance(replay_buffer_class, type) and issubclass(replay_buffer_class, HerReplayBuffer):
+        return Problem(
+            "replay_buffer_class=HerReplayBuffer is refused by design: HER relabels the goal of each stored "
+            "observation, but BlogDQN stores histories of history_length states (B1), whose goals the env's "
+            "compute_reward cannot score, one row per transition from all envs in turn (B2, B5), where HER needs each "
+            "env's episodes in order, and draws minibatches without replacement (B7), where HER samples episodes. "
+            "Use SB3's DQN with HerReplayBuffer for goal-conditioned tasks."
+        )
+    memories = (ReplayBuffer, DictReplayBuffer)
+    if replay_buffer_class is None or (isinstance(replay_buffer_class, type) and issubclass(replay_buffer_class, memories)):
         return None
-    return Problem(f"replay_buffer_class must be a subclass of SB3's ReplayBuffer for vector observations, got "
-                   f"{replay_buffer_class!r}. Pass None for BlogDQN's memory (B5, B7).")
+    return Problem(f"replay_buffer_class must be a subclass of SB3's ReplayBuffer (DictReplayBuffer for Dict "
+                   f"observations), got {replay_buffer_class!r}. Pass None for BlogDQN's memory (B5, B7).")
 
 
 def policy_problem(policy: Any) -> Problem | None:
-    """A name SB3 resolves (it reports an unknown one), or a class of BlogDQN's policy (its scaler, B4; its target, B16)."""
-    if isinstance(policy, str) or (isinstance(policy, type) and issubclass(policy, BlogDQNPolicy)):
+    """One of BlogDQN's policy names, or a class of BlogDQN's policy (its scaler, B4; its target, B16)."""
+    if isinstance(policy, str) and policy in POLICY_ALIASES:
         return None
-    return Problem(f"policy must be 'MlpPolicy' or a subclass of BlogDQNPolicy, got {policy!r}.")
+    if isinstance(policy, type) and issubclass(policy, BlogDQNPolicy):
+        return None
+    return Problem(f"policy must be one of {tuple(POLICY_ALIASES)} or a subclass of BlogDQNPolicy, got {policy!r}.")
+
+
+def space_problems(arguments: dict[str, Any], observation_space: spaces.Space) -> list[Problem]:
+    """
+    Whether the policy, its extractor, the memory and B4's switches can take the env's observations
+    (``observation_space``, its histories): vectors, images or a Dict. Completes ``policy_kwargs``
+    in place with the image meaning of ``standardize_inputs`` (SB3's ``normalize_images``).
+    """
+    policy = POLICY_ALIASES.get(arguments["policy"], arguments["policy"])
+    kwargs = dict(arguments["policy_kwargs"] or {})
+    dict_space, image = isinstance(observation_space, spaces.Dict), is_image_state(observation_space)
+    problems = []
+    if dict_space != issubclass(policy, MultiInputPolicy):
+        wanted = "MultiInputPolicy" if dict_space else ("CnnPolicy" if image else "MlpPolicy")
+        problems.append(Problem(f"policy {policy.__name__} cannot read the env's observations "
+                                f"({described(observation_space)}): use '{wanted}'.", space=True))
+    elif issubclass(policy, CnnPolicy) and not image:
+        problems.append(Problem(f"CnnPolicy reads images (a 3-D Box), the env gives {described(observation_space)}: "
+                                "use 'MlpPolicy'.", space=True))
+    elif issubclass(policy, CnnPolicy):
+        extractor = kwargs.get("features_extractor_class", NatureCNN)
+        normalized = not arguments["standardize_inputs"] or kwargs.get("normalize_images") is False
+        problems += nature_cnn_problems(extractor, cast(spaces.Box, observation_space), normalized)
+    buffer_class = arguments["replay_buffer_class"]
+    if buffer_class is not None and dict_space != issubclass(buffer_class, DictReplayBuffer):
+        problems.append(Problem(f"replay_buffer_class {buffer_class.__name__} cannot hold the env's observations "
+                                f"({described(observation_space)}): pass None for BlogDQN's memory.", space=True))
+    if (image or dict_space) and not problems:
+        problems += image_scaler_problems(arguments, kwargs, image)
+    return problems
+
+
+def described(space: spaces.Space) -> str:
+    """A space in a few words: its kind, shape and dtype (a Box's bounds print long)."""
+    if isinstance(space, spaces.Dict):
+        return "a Dict of " + ", ".join(f"{key!r}: {described(subspace)}" for key, subspace in space.spaces.items())
+    return f"a {type(space).__name__} of shape {space.shape} and dtype {space.dtype}"
+
+
+def nature_cnn_problems(extractor: Any, space: spaces.Box, normalized: bool) -> list[Problem]:
+    """What SB3's ``NatureCNN`` (CnnPolicy's default) cannot read, with the extractor that can."""
+    if extractor is not NatureCNN:
+        return []
+    if not normalized and not is_image_space(space, check_channels=False):
+        return [Problem(
+            f"NatureCNN reads images of uint8 in [0, 255] (SB3's is_image_space), the env gives {described(space)}. "
+            "For MinAtar's boolean states pass policy_kwargs=dict(features_extractor_class=sb3_blogdqn.MinAtarCNN); for "
+            "images already in [0, 1] pass standardize_inputs=False (no division by 255).",
+            space=True,
+        )]
+    if min(space.shape[1:] if is_image_space_channels_first(space) else space.shape[:2]) < 36:
+        return [Problem(
+            f"NatureCNN's filters (8x8 stride 4, 4x4 stride 2, 3x3) need images of at least 36x36, the env gives "
+            f"{space.shape}. For MinAtar's 10x10 states pass policy_kwargs=dict(features_extractor_class="
+            "sb3_blogdqn.MinAtarCNN).",
+            space=True,
+        )]
+    return []
+
+
+def image_scaler_problems(arguments: dict[str, Any], policy_kwargs: dict[str, Any], image: bool) -> list[Problem]:
+    """B4 on images is SB3's division by 255, which ``standardize_inputs`` switches: it has no bounds to fit."""
+    if arguments["scaler_from_bounds"] and image:
+        return [Problem(
+            "scaler_from_bounds=True sets a StandardScaler from the observation bounds, but on images B4 is SB3's "
+            "division by 255 (the bounds of uint8 pixels already); drop scaler_from_bounds.",
+        )]
+    normalize = policy_kwargs.get("normalize_images")
+    if normalize is not None and normalize != arguments["standardize_inputs"]:
+        return [Problem(
+            f"policy_kwargs normalize_images={normalize} contradicts standardize_inputs={arguments['standardize_inputs']}: "
+            "on images B4 is SB3's division by 255, which standardize_inputs sets. Pass standardize_inputs only.",
+        )]
+    arguments["policy_kwargs"] = {**policy_kwargs, "normalize_images": bool(arguments["standardize_inputs"])}
+    return []
 
 
 def device_problem(device: Any) -> Problem | None:

@@ -7,6 +7,7 @@ import warnings
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecNormalize
@@ -17,23 +18,36 @@ from sb3_blogdqn.common.checks import (
     action_space_problems,
     find_vec_wrapper,
     history_length_problems,
+    is_image_state,
     observation_space_problems,
     raise_problems,
 )
-from sb3_blogdqn.common.wrappers import VecHistory, VecStandardScaler
+from sb3_blogdqn.common.wrappers import VecHistory, VecStandardScaler, frame_stack_problems
 
 
 def vec_wrapper_problems(vec_env: VecEnv, history_length: int | None) -> list[Problem]:
     """Wrappers that would stack a second history or a second normalization on BlogDQN's (B1, B4)."""
     problems = []
-    for wrapper_class, own in ((VecFrameStack, "its own observation history (history_length)"),
-                               (VecNormalize, "its own StandardScaler fitted on the warm-up (B4)")):
-        if find_vec_wrapper(vec_env, wrapper_class) is not None:
-            problems.append(Problem(
-                f"The env is wrapped in {wrapper_class.__name__}, but BlogDQN applies {own}: stacking both "
-                "would break the replay buffer's next observations or normalize twice. Remove the "
-                f"{wrapper_class.__name__} (in an RL Zoo config: drop 'frame_stack' / 'normalize')."
-            ))
+    history = find_vec_wrapper(vec_env, VecHistory)
+    frame_stack = find_vec_wrapper(vec_env, VecFrameStack)
+    if frame_stack is not None and not stacks_images(frame_stack):
+        problems.append(Problem(
+            "The env is wrapped in VecFrameStack, but BlogDQN applies its own observation history (history_length) to "
+            "vectors: stacking both would break the replay buffer's next observations. Remove the VecFrameStack (in an "
+            "RL Zoo config: drop 'frame_stack')."
+        ))
+    elif frame_stack is not None and history is not None and find_vec_wrapper(frame_stack, VecHistory) is not None:
+        problems.append(Problem(
+            "The env is wrapped in VecFrameStack around a VecHistory: it would stack histories. Put the VecFrameStack "
+            "inside (VecHistory(VecFrameStack(env, n), history_length=1)) or drop it (BlogDQN stacks the history, B1)."
+        ))
+    elif frame_stack is not None and history is None and history_length not in (None, 1):
+        problems += frame_stack_problems(vec_env, history_length)
+    if find_vec_wrapper(vec_env, VecNormalize) is not None:
+        problems.append(Problem(
+            "The env is wrapped in VecNormalize, but BlogDQN applies its own StandardScaler fitted on the warm-up (B4): "
+            "stacking both would normalize twice. Remove the VecNormalize (in an RL Zoo config: drop 'normalize')."
+        ))
     if find_vec_wrapper(vec_env, VecStandardScaler) is not None:
         problems.append(Problem(
             "The env is wrapped in VecStandardScaler, but BlogDQN fits its own StandardScaler on its warm-up and "
@@ -41,7 +55,6 @@ def vec_wrapper_problems(vec_env: VecEnv, history_length: int | None) -> list[Pr
             "(make_blog_env without scaler=..., or drop it from the RL Zoo config's vec_env_wrapper); it is "
             "meant for the other SB3 algorithms."
         ))
-    history = find_vec_wrapper(vec_env, VecHistory)
     if history is not None and history_length is not None and history.history_length != history_length:
         problems.append(Problem(
             f"The env already has a VecHistory of length {history.history_length}, but BlogDQN was "
@@ -51,29 +64,39 @@ def vec_wrapper_problems(vec_env: VecEnv, history_length: int | None) -> list[Pr
     return problems
 
 
+def stacks_images(frame_stack: VecFrameStack) -> bool:
+    """Whether a ``VecFrameStack`` stacks image frames (a 3-D Box, or a Dict holding one): B1's history, for BlogDQN."""
+    space = frame_stack.venv.observation_space
+    subspaces = space.spaces.values() if isinstance(space, spaces.Dict) else [space]
+    return any(is_image_state(subspace) for subspace in subspaces)
+
+
 def wrap_blog_env(env: gym.Env | VecEnv | str, history_length: int | None, verbose: int = 0) -> VecEnv:
     """
     Return ``env`` as a VecEnv ending in a :class:`VecHistory` of ``history_length``.
 
     An env id is built as :func:`make_blog_env` does; a gymnasium env or a VecEnv gets SB3's
-    usual ``Monitor``/``DummyVecEnv`` wrapping and then the history, unless it already has
-    one (``history_length=None`` takes its length, else the blog's 4). Envs carrying
-    ``VecFrameStack``, ``VecNormalize`` or ``VecStandardScaler`` are refused: BlogDQN keeps its
-    own history (B1) and its own frozen scaler (B4). All problems found are raised together
-    (``checks.SetupError``; ``checks.SpaceError`` if only the spaces are wrong).
+    usual ``Monitor``/``DummyVecEnv`` wrapping (and ``VecTransposeImage`` for channels-last
+    images) and then the history, unless it already has one (``history_length=None`` takes its
+    length, else the blog's 4; an env stacking image frames in ``VecFrameStack`` is the history,
+    of length 1). Envs carrying ``VecNormalize`` or ``VecStandardScaler``, or ``VecFrameStack`` on
+    vectors, are refused: BlogDQN keeps its own history (B1) and its own frozen scaler (B4). All
+    problems found are raised together (``checks.SetupError``; ``checks.SpaceError`` if only the
+    spaces are wrong).
     """
     problems = [] if history_length is None else history_length_problems(history_length)
     if isinstance(env, str):
         env = make_vec_env(env)
     problems += action_space_problems(env.action_space)
+    if find_vec_wrapper(env, VecHistory) is None:  # before SB3's wrapping, which fails on some spaces (nested Dicts)
+        raise_problems(problems + observation_space_problems(env.observation_space))
     vec_env = BaseAlgorithm._wrap_env(env, verbose)
-    problems += vec_wrapper_problems(vec_env, history_length)
-    if find_vec_wrapper(vec_env, VecHistory) is None:
-        problems += observation_space_problems(vec_env.observation_space)
-    raise_problems(problems)
-    if find_vec_wrapper(vec_env, VecHistory) is None:
-        return VecHistory(vec_env, BLOG_HISTORY_LENGTH if history_length is None else history_length)
-    return vec_env
+    raise_problems(problems + vec_wrapper_problems(vec_env, history_length))
+    if find_vec_wrapper(vec_env, VecHistory) is not None:
+        return vec_env
+    if find_vec_wrapper(vec_env, VecFrameStack) is not None:
+        return VecHistory(vec_env, 1)  # the frames stacked already are the history (B1)
+    return VecHistory(vec_env, BLOG_HISTORY_LENGTH if history_length is None else history_length)
 
 
 def nonfinite_transitions(

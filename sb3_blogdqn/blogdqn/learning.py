@@ -16,8 +16,9 @@ from typing import Any
 import numba
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
-from stable_baselines3.common.utils import polyak_update
+from stable_baselines3.common.utils import obs_as_tensor, polyak_update
 
 from sb3_blogdqn.blogdqn.kernel import (
     Memory,
@@ -34,6 +35,8 @@ from sb3_blogdqn.blogdqn.kernel import (
 from sb3_blogdqn.blogdqn.objectives import TDObjective
 from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy
 from sb3_blogdqn.common.buffers import HistoryReplayBuffer
+from sb3_blogdqn.common.checks import is_image_state
+from sb3_blogdqn.common.observations import map_observations
 
 
 class Replays:
@@ -77,16 +80,16 @@ class ReferenceReplays(Replays):
         with th.no_grad():
             return self.objective.targets(self.policy, replay_buffer._get_samples(rows), gamma).numpy()
 
-    def fit(self, observations: th.Tensor | np.ndarray, actions: th.Tensor | np.ndarray,
-            targets: th.Tensor | np.ndarray) -> np.ndarray:
+    def fit(self, observations: Any, actions: th.Tensor | np.ndarray, targets: th.Tensor | np.ndarray) -> np.ndarray:
         """The fits of one replay: ``train_on_batch`` in a loop, each sample its own Adam step (B11), or one step."""
-        observations, actions, targets = (th.as_tensor(x) for x in (observations, actions, targets))
+        observations = map_observations(th.as_tensor, observations)  # a dict of them for Dict spaces
+        actions, targets = th.as_tensor(actions), th.as_tensor(targets)
         if not self.per_sample_updates:
             return np.array([self._step(observations, actions, targets)])
-        return np.array([self._step(observations[i : i + 1], actions[i : i + 1], targets[i : i + 1])
-                         for i in range(len(observations))])
+        return np.array([self._step(map_observations(lambda x: x[i : i + 1], observations),  # noqa: B023 (called here)
+                                    actions[i : i + 1], targets[i : i + 1]) for i in range(len(actions))])
 
-    def _step(self, observations: th.Tensor, actions: th.Tensor, targets: th.Tensor) -> float:
+    def _step(self, observations: Any, actions: th.Tensor, targets: th.Tensor) -> float:
         """One Adam step on the objective's loss of ``observations`` to ``targets``."""
         loss = self.objective(self.policy.q_net, observations, actions, targets)
         self.policy.optimizer.zero_grad()
@@ -96,10 +99,10 @@ class ReferenceReplays(Replays):
         self.policy.optimizer.step()
         return loss.item()
 
-    def greedy_actions(self, observations: np.ndarray) -> np.ndarray:
+    def greedy_actions(self, observations: Any) -> np.ndarray:
         """argmax of the online network Q (B9)."""
         with th.no_grad():
-            q_values = self.policy.q_net(th.as_tensor(observations, device=self.policy.device))
+            q_values = self.policy.q_net(obs_as_tensor(observations, self.policy.device))
         return q_values.argmax(dim=1).cpu().numpy()
 
 
@@ -226,13 +229,18 @@ def make_replays(policy: BlogDQNPolicy, replay_buffer: ReplayBuffer, objective: 
     """
     The fused kernel where it can serve (``use_kernel`` None or True), else the reference path,
     and why the kernel was not taken (None when it was, or when ``use_kernel=False`` asked for the
-    reference path). ``use_kernel=True`` raises where the kernel cannot serve; None warns once.
+    reference path). ``use_kernel=True`` raises where the kernel cannot serve; None warns once, except
+    for the convolutional and Dict extractors of images and Dict observations, which the kernel
+    (an MLP's) does not serve by design.
     """
     reason = kernel_unsupported_reason(policy, replay_buffer, policy.device)
     if use_kernel is False:
         return ReferenceReplays(policy, objective, per_sample_updates, max_grad_norm), reason
     if reason is None:
         return KernelReplays(policy, objective, per_sample_updates, max_grad_norm), None
+    space = policy.observation_space
+    if use_kernel is None and (isinstance(space, spaces.Dict) or is_image_state(space)):
+        return ReferenceReplays(policy, objective, per_sample_updates, max_grad_norm), reason  # images, Dict: by design
     if use_kernel:
         raise ValueError(
             f"use_kernel=True, but the fused kernel cannot run this model: {reason}. Pass "

@@ -1,11 +1,16 @@
-"""The blog's network: StandardScaler input (B4), 20-20-10 ReLU MLP, Glorot init, Keras Adam (B12)."""
+"""
+The blog's network: StandardScaler input (B4), 20-20-10 ReLU MLP, Glorot init, Keras Adam (B12);
+for images the Nature-2015 CNN (or MinAtar's) with SB3's division by 255 as B4, and for Dict
+observations SB3's combined extractor with a StandardScaler on each vector key.
+"""
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, create_mlp
+from stable_baselines3.common.preprocessing import is_image_space
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor, NatureCNN, create_mlp
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 from torch import nn
@@ -51,6 +56,57 @@ class StandardScalerExtractor(BaseFeaturesExtractor):
 
     def forward(self, observations: th.Tensor) -> th.Tensor:
         return standardize(observations.flatten(1), self.mean, self.scale)
+
+
+class DictStandardScalerExtractor(CombinedExtractor):
+    """
+    SB3's ``CombinedExtractor`` for Dict observations with B4 on each key: image keys go through
+    ``NatureCNN`` after SB3's division by 255, vector keys through their own
+    :class:`StandardScalerExtractor`, fitted once on the warm-up; the features are concatenated.
+    """
+
+    def __init__(self, observation_space: spaces.Dict, cnn_output_dim: int = 256, normalized_image: bool = False) -> None:
+        super().__init__(observation_space, cnn_output_dim=cnn_output_dim, normalized_image=normalized_image)
+        for key, subspace in observation_space.spaces.items():
+            if not is_image_space(subspace, normalized_image=normalized_image):
+                self.extractors[key] = StandardScalerExtractor(cast(spaces.Box, subspace))  # VecHistory's are Boxes
+
+    @property
+    def scalers(self) -> dict[str, StandardScalerExtractor]:
+        """The vector keys' scalers, by key."""
+        return {key: extractor for key, extractor in self.extractors.items() if isinstance(extractor, StandardScalerExtractor)}
+
+    @property
+    def fitted(self) -> bool:
+        return all(scaler.fitted for scaler in self.scalers.values())
+
+    def fit(self, observations: dict[str, np.ndarray],
+            bounds: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+        """Fit each vector key's scaler once on its warm-up histories (B4), on its space's ``bounds`` if given."""
+        for key, scaler in self.scalers.items():
+            key_bounds = None if bounds is None else (np.reshape(bounds[key][0], -1), np.reshape(bounds[key][1], -1))
+            scaler.fit(np.asarray(observations[key]).reshape(len(observations[key]), -1), key_bounds)
+
+
+class MinAtarCNN(BaseFeaturesExtractor):
+    """
+    The network of the MinAtar paper (Young & Tian, 2019, arXiv:1903.03176, its DQN): one convolution of
+    16 3×3 filters, stride 1, then a dense layer of 128 ReLU units. MinAtar's states are 10×10×C
+    booleans, too small for ``NatureCNN``'s 8×8 stride-4 filter; its channels are last (``channels_order``).
+    """
+
+    def __init__(self, observation_space: spaces.Box, features_dim: int = 128, channels_order: str = "last") -> None:
+        super().__init__(observation_space, features_dim)
+        self.channels_last = channels_order == "last"
+        shape = observation_space.shape
+        channels, height, width = (shape[2], shape[0], shape[1]) if self.channels_last else shape
+        self.cnn = nn.Sequential(nn.Conv2d(channels, 16, kernel_size=3, stride=1), nn.ReLU(), nn.Flatten())
+        self.linear = nn.Sequential(nn.Linear(16 * (height - 2) * (width - 2), features_dim), nn.ReLU())
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        if self.channels_last:
+            observations = observations.permute(0, 3, 1, 2)
+        return self.linear(self.cnn(observations))
 
 
 class QuantileQNetwork(QNetwork):
@@ -141,11 +197,12 @@ class BlogDQNPolicy(DQNPolicy):
         super()._build(lr_schedule)
         if not self.glorot_init:
             return
-        # Keras' Dense defaults, not torch's Kaiming-uniform: part of the blog's behaviour.
+        # Keras' Dense and Conv2D defaults, not torch's Kaiming-uniform: part of the blog's behaviour.
         for module in self.q_net.modules():
-            if isinstance(module, nn.Linear):
+            if isinstance(module, (nn.Linear, nn.Conv2d)):
                 nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
         self.q_net_target.load_state_dict(self.q_net.state_dict())
 
     @property
@@ -154,11 +211,11 @@ class BlogDQNPolicy(DQNPolicy):
         extractor = self.q_net.features_extractor
         return extractor if isinstance(extractor, StandardScalerExtractor) else None
 
-    def fit_scaler(self, observations: np.ndarray, bounds: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-        """Fit the scaler of Q and of Q̂ once on the warm-up histories (B4), bounded features on ``bounds`` if given."""
+    def fit_scaler(self, observations: Any, bounds: Any = None) -> None:
+        """Fit the scalers of Q and of Q̂ once on the warm-up histories (B4), bounded features on ``bounds`` if given."""
         for q_net in (self.q_net, self.q_net_target):
-            if isinstance(q_net.features_extractor, StandardScalerExtractor):
-                q_net.features_extractor.fit(observations, bounds)
+            if isinstance(q_net.features_extractor, (StandardScalerExtractor, DictStandardScalerExtractor)):
+                q_net.features_extractor.fit(observations, bounds)  # type: ignore[arg-type]
 
     def set_training_mode(self, mode: bool) -> None:
         # SB3 calls this on every env step; nn.Module.train() walks every submodule each
@@ -172,3 +229,37 @@ class BlogDQNPolicy(DQNPolicy):
 
 
 MlpPolicy = BlogDQNPolicy
+
+
+class CnnPolicy(BlogDQNPolicy):
+    """
+    :class:`BlogDQNPolicy` for images: the Nature-2015 DQN's network (SB3's ``NatureCNN`` and a
+    linear head, ``net_arch=[]``), Glorot-initialized and trained by :class:`KerasAdam` (B12). B4 on
+    images is SB3's division by 255 (``normalize_images``), which BlogDQN's ``standardize_inputs``
+    sets. For MinAtar's 10×10 states pass ``features_extractor_class=MinAtarCNN``.
+    """
+
+    def __init__(self, observation_space: spaces.Box, action_space: spaces.Discrete, lr_schedule: Schedule,
+                 net_arch: list[int] | None = None, features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN,
+                 **kwargs: Any) -> None:
+        super().__init__(observation_space, action_space, lr_schedule, net_arch=[] if net_arch is None else net_arch,
+                         features_extractor_class=features_extractor_class, **kwargs)
+
+
+class MultiInputPolicy(BlogDQNPolicy):
+    """
+    :class:`BlogDQNPolicy` for Dict observations: :class:`DictStandardScalerExtractor` (``NatureCNN`` on
+    image keys, a StandardScaler fitted on the warm-up on vector keys, B4), then the 20-20-10 MLP (B12).
+    """
+
+    def __init__(self, observation_space: spaces.Dict, action_space: spaces.Discrete, lr_schedule: Schedule,
+                 features_extractor_class: type[BaseFeaturesExtractor] = DictStandardScalerExtractor,
+                 **kwargs: Any) -> None:
+        super().__init__(observation_space, action_space, lr_schedule,  # type: ignore[arg-type]
+                         features_extractor_class=features_extractor_class, **kwargs)
+
+
+POLICY_ALIASES: dict[str, type[BlogDQNPolicy]] = {
+    "MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy, "MultiInputPolicy": MultiInputPolicy,
+}
+"""The policy names BlogDQN takes, as SB3's DQN names its own: vectors, images, Dict observations."""

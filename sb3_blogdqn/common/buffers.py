@@ -6,8 +6,8 @@ import numba
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.buffers import NStepReplayBuffer, ReplayBuffer
-from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
+from stable_baselines3.common.type_aliases import DictReplayBufferSamples, ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
 # numpy's legacy random_sample is genrand_res53: a 27-bit and a 26-bit Mersenne Twister output
@@ -85,6 +85,16 @@ def sample_without_replacement(n: int, k: int) -> np.ndarray:
     return out
 
 
+def distinct_rows(size: int, batch_size: int) -> np.ndarray:
+    """Rows of ``batch_size`` distinct transitions of a memory holding ``size``, drawn uniformly (B7)."""
+    if batch_size > size:
+        raise ValueError(
+            f"Cannot sample {batch_size} distinct transitions from a replay memory holding {size}: "
+            "sampling is without replacement (B7). Lower batch_size or store more transitions first."
+        )
+    return sample_without_replacement(size, batch_size)
+
+
 class HistoryReplayBuffer(ReplayBuffer):
     """
     FIFO replay memory of single transitions, sampled without replacement.
@@ -111,13 +121,7 @@ class HistoryReplayBuffer(ReplayBuffer):
 
     def sample_indices(self, batch_size: int) -> np.ndarray:
         """Rows of ``batch_size`` distinct stored transitions, drawn uniformly (B7)."""
-        size = self.size()
-        if batch_size > size:
-            raise ValueError(
-                f"Cannot sample {batch_size} distinct transitions from a replay memory holding {size}: "
-                "sampling is without replacement (B7). Lower batch_size or store more transitions first."
-            )
-        return sample_without_replacement(size, batch_size)
+        return distinct_rows(self.size(), batch_size)
 
     def sample(self, batch_size: int, env: VecNormalize | None = None) -> ReplayBufferSamples:
         """Draw ``batch_size`` distinct stored transitions uniformly (B7)."""
@@ -130,3 +134,26 @@ class NStepHistoryReplayBuffer(HistoryReplayBuffer, NStepReplayBuffer):
     minibatches drawn without replacement, each transition's return summed over the
     following rows up to the episode's end, as SB3's ``NStepReplayBuffer`` does.
     """
+
+
+class DictHistoryReplayBuffer(DictReplayBuffer):
+    """BlogDQN's memory (B5, B7) for Dict observations: one row per stored transition, drawn without replacement."""
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Dict,
+        action_space: spaces.Space,
+        device: th.device | str = "auto",
+        n_envs: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(buffer_size, observation_space, action_space, device, n_envs=1, **kwargs)
+
+    def sample_indices(self, batch_size: int) -> np.ndarray:
+        """Rows of ``batch_size`` distinct stored transitions, drawn uniformly (B7)."""
+        return distinct_rows(self.size(), batch_size)
+
+    def sample(self, batch_size: int, env: VecNormalize | None = None) -> DictReplayBufferSamples:  # type: ignore[override]
+        """Draw ``batch_size`` distinct stored transitions uniformly (B7)."""
+        return self._get_samples(self.sample_indices(batch_size), env=env)

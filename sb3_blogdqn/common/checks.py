@@ -94,28 +94,49 @@ ENCODED_SPACES = (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 """Observation spaces SB3's DQN one-hot (or float) encodes, which VecHistory encodes the same way."""
 
 
+def is_image_state(space: spaces.Space) -> bool:
+    """Whether BlogDQN reads ``space``'s states as images: a 3-D Box, channels first or last (B1 stacks channels)."""
+    return isinstance(space, spaces.Box) and len(space.shape) == 3
+
+
 def observation_space_problems(observation_space: spaces.Space) -> list[Problem]:
-    """BlogDQN needs vector observations: a 1-D Box of reals, or a space SB3 encodes as one (``ENCODED_SPACES``)."""
-    if isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 1:
+    """
+    BlogDQN takes vectors (a 1-D Box of reals, or a space SB3 encodes as one, ``ENCODED_SPACES``),
+    images (a 3-D Box) and a Dict of those: the spaces its history (B1) and its policies can read.
+    """
+    if isinstance(observation_space, spaces.Dict):
+        problems = []
+        for key, subspace in observation_space.spaces.items():
+            if not isinstance(key, str):
+                problems.append(Problem(f"the Dict observation space has the key {key!r}; SB3's buffers and "
+                                        "policies take string keys only. Rename it with a wrapper.", space=True))
+            elif isinstance(subspace, spaces.Dict):
+                problems.append(Problem(f"the Dict observation space nests a Dict at {key!r}; SB3's "
+                                        "MultiInputPolicy takes one level. Flatten it with a wrapper "
+                                        "(gymnasium.wrappers.FlattenObservation on the inner Dict).", space=True))
+            else:
+                problems += [Problem(f"the Dict observation space's key {key!r}: {problem.message}", space=True)
+                             for problem in observation_space_problems(subspace)]
+        return problems
+    if (isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 1) or is_image_state(
+        observation_space
+    ):
         return []
     if isinstance(observation_space, ENCODED_SPACES) and (
         len(observation_space.shape or ()) <= 1 or isinstance(observation_space, spaces.MultiBinary)
     ):
         return []  # SB3 flattens a MultiBinary of any shape
-    if isinstance(observation_space, spaces.Dict):
-        hint = "flatten it with gymnasium.wrappers.FlattenObservation"
-    elif isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 3:
-        hint = (
-            "BlogDQN's MLP and StandardScaler are made for state vectors, not images; use SB3's DQN "
-            "with CnnPolicy, or flatten the image with gymnasium.wrappers.FlattenObservation"
-        )
+    if isinstance(observation_space, spaces.Box) and len(observation_space.shape) == 4:
+        hint = ("a Box of 4 dimensions is a stack of images (gymnasium's FrameStackObservation): BlogDQN stacks the "
+                "history itself (B1), on the channel axis; drop the stacking wrapper, or stack with SB3's "
+                "VecFrameStack, which BlogDQN accepts as the history of images")
     elif isinstance(observation_space, spaces.Box):
         hint = "flatten it with gymnasium.wrappers.FlattenObservation"
     else:
-        hint = "wrap the env so that it returns a 1-D Box, a Discrete, a MultiDiscrete or a MultiBinary"
+        hint = "wrap the env so that it returns a 1-D Box, an image (3-D Box), a Discrete, a MultiDiscrete or a MultiBinary"
     return [Problem(
-        f"BlogDQN needs vector observations, a flat Box (a 1-D vector of reals) or a Discrete, MultiDiscrete or "
-        f"MultiBinary space (encoded as SB3's DQN encodes them), got {observation_space}: {hint}.",
+        f"BlogDQN needs vector observations (a flat Box, or a Discrete, MultiDiscrete or MultiBinary space, encoded as "
+        f"SB3's DQN encodes them), images (a 3-D Box) or a Dict of those, got {observation_space}: {hint}.",
         space=True,
     )]
 
@@ -143,11 +164,6 @@ def find_vec_wrapper(env: GymEnv | None, wrapper_class: type[WrapperT]) -> Wrapp
 def check_history_length(history_length: Any) -> None:
     """Raise a :class:`SetupError` (a ``ValueError``) unless ``history_length`` is an integer >= 1."""
     raise_problems(history_length_problems(history_length))
-
-
-def check_vector_observations(observation_space: spaces.Space) -> None:
-    """Raise a :class:`SpaceError` (a ``TypeError``) naming the fix unless the observations are vectors BlogDQN takes."""
-    raise_problems(observation_space_problems(observation_space))
 
 
 def check_discrete_actions(action_space: spaces.Space) -> None:

@@ -13,8 +13,8 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.preprocessing import get_flattened_obs_dim, preprocess_obs
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecNormalize
+from stable_baselines3.common.preprocessing import get_flattened_obs_dim, is_image_space_channels_first, preprocess_obs
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from sb3_blogdqn.common.checks import (
@@ -23,11 +23,12 @@ from sb3_blogdqn.common.checks import (
     SetupError,
     check_discrete_actions,
     check_history_length,
-    check_vector_observations,
     find_vec_wrapper,
     is_bool,
+    is_image_state,
     is_integer,
     is_real,
+    observation_space_problems,
     raise_problems,
 )
 from sb3_blogdqn.common.files import write_atomically
@@ -43,28 +44,32 @@ FIT_PLAY_STEP_FACTOR = 100
 class Histories:
     """
     The last ``history_length`` states of each of several envs, oldest first (B1), as one array
-    ``(n_envs, history_length, state_dim)``: the shift-and-pad of :class:`VecHistory`, which
-    ``BlogDQN.predict`` applies too, to the unwrapped env's states it is given.
+    ``(n_envs, history_length, *state_shape)``: the shift-and-pad of :class:`VecHistory`, which
+    ``BlogDQN.predict`` applies too, to the unwrapped env's states it is given. ``channel_axis``
+    (of the state's shape) says how a history is laid out for the network: None, a vector's states
+    one after the other; 0 or -1, an image's channels stacked on that axis (as ``VecFrameStack``).
     """
 
-    def __init__(self, array: np.ndarray) -> None:
+    def __init__(self, array: np.ndarray, channel_axis: int | None = None) -> None:
         self.array = array
+        self.channel_axis = channel_axis
 
     @classmethod
-    def started(cls, states: np.ndarray, history_length: int, dtype: np.dtype) -> "Histories":
+    def started(cls, states: np.ndarray, history_length: int, dtype: np.dtype,
+                channel_axis: int | None = None) -> "Histories":
         """Each env's history at its episode's start: its first state, repeated (B3)."""
-        return cls(np.repeat(states[:, None, :], history_length, axis=1).astype(dtype, copy=False))
+        return cls(np.repeat(states[:, None], history_length, axis=1).astype(dtype, copy=False), channel_axis)
 
     @classmethod
     def continued(cls, state: tuple[np.ndarray, ...] | None, states: np.ndarray, episode_start: np.ndarray | None,
-                  history_length: int, dtype: np.dtype) -> "Histories":
+                  history_length: int, dtype: np.dtype, channel_axis: int | None = None) -> "Histories":
         """
         The histories a recurrent-style ``predict`` acts on: those it returned as its ``state`` last
         time with ``states`` pushed in (B1), started anew (B3) without a ``state`` or where ``episode_start``.
         """
         if state is None:
-            return cls.started(states, history_length, dtype)
-        histories = cls(np.array(state[0], dtype=dtype))
+            return cls.started(states, history_length, dtype, channel_axis)
+        histories = cls(np.array(state[0], dtype=dtype), channel_axis)
         histories.push(states)
         if episode_start is not None:
             histories.restart(states, np.asarray(episode_start, dtype=bool).reshape(-1))
@@ -80,97 +85,213 @@ class Histories:
         self.array[:, -1] = states
 
     def flat(self) -> np.ndarray:
-        """One history per row, ``[s(t-3), s(t-2), s(t-1), s(t)]`` flattened (B1)."""
-        return self.array.reshape(len(self.array), -1).copy()
+        """One history per row as the network reads it: ``[s(t-3), s(t-2), s(t-1), s(t)]`` (B1), see the class."""
+        return self.laid_out(self.array)
+
+    def laid_out(self, array: np.ndarray) -> np.ndarray:
+        """``array``, histories ``(n, history_length, *state_shape)``, laid out as :meth:`flat` lays them out."""
+        n = len(array)
+        if self.channel_axis is None:
+            return array.reshape(n, -1).copy()
+        if self.channel_axis == 0:  # (k, C, H, W) -> (k*C, H, W): the oldest state's channels first
+            return array.reshape(n, -1, *array.shape[3:]).copy()
+        return np.moveaxis(array, 1, -2).reshape(*array.shape[:1], *array.shape[2:-1], -1)  # (H, W, k*C)
+
+
+def history_space(state_space: spaces.Box, history_length: int, channel_axis: int | None) -> spaces.Box:
+    """The Box of :class:`Histories` laid out for the network, from the Box of one (encoded) state."""
+    if channel_axis is None:
+        return spaces.Box(np.tile(state_space.low.reshape(-1), history_length),
+                          np.tile(state_space.high.reshape(-1), history_length), dtype=state_space.dtype)
+    return spaces.Box(np.concatenate([state_space.low] * history_length, axis=channel_axis),
+                      np.concatenate([state_space.high] * history_length, axis=channel_axis), dtype=state_space.dtype)
+
+
+def state_channel_axis(state_space: spaces.Space, channels_order: str | None = None) -> int | None:
+    """
+    Where an image state's channels are (0 or -1), or None for a vector. ``channels_order`` ("first" or
+    "last") says it; else SB3's guess (``is_image_space_channels_first``: the smallest dimension).
+    """
+    if not is_image_state(state_space):
+        return None
+    if channels_order is None:
+        return 0 if is_image_space_channels_first(cast(spaces.Box, state_space)) else -1
+    return 0 if channels_order == "first" else -1
 
 
 class VecHistory(VecEnvWrapper):
     """
     Feed the agent the last ``history_length`` raw states, oldest first (B1).
 
-    ``[s(t-3), s(t-2), s(t-1), s(t)]`` flattened, one history per sub-env. At reset the
-    history is padded with copies of the first state (B3), which is how the blog acts
-    after learning. While learning, BlogDQN itself ignores the padded histories of the
-    first ``history_length - 1`` steps (B2): it acts randomly there and stores nothing.
-    On episode end the ``terminal_observation`` in ``infos`` is turned into the terminal
+    For vectors, ``[s(t-3), s(t-2), s(t-1), s(t)]`` flattened, one history per sub-env; for
+    images (a 3-D Box), the states' channels stacked on the channel axis, the oldest first, as
+    ``VecFrameStack`` stacks them; for a Dict space, each key's history so. At reset the history
+    is padded with copies of the first state (B3), which is how the blog acts after learning
+    (``VecFrameStack`` pads with zeros). While learning, BlogDQN itself ignores the padded
+    histories of the first ``history_length - 1`` steps (B2): it acts randomly there and stores
+    nothing. On episode end the ``terminal_observation`` in ``infos`` is turned into the terminal
     *history*, so off-policy buffers store the next history correctly (B5).
-
-    Unlike ``VecFrameStack`` (zero padding, meant for images) this keeps the history
-    flat, so the blog's MLP and StandardScaler see one vector per step.
 
     Discrete, MultiDiscrete and MultiBinary states are encoded first, as SB3's DQN encodes
     them (``preprocess_obs``: one-hot, concatenated one-hots, floats), so the history and
     the scaler see the vectors SB3's network would.
 
-    :param venv: the vectorized env of states (a flat ``Box``, or a space in ``checks.ENCODED_SPACES``)
-    :param history_length: number of states in the history (the blog's ``agent_hist_len``)
+    :param venv: the vectorized env of states (a flat ``Box``, a space in ``checks.ENCODED_SPACES``,
+        an image, or a Dict of those)
+    :param history_length: number of states in the history (the blog's ``agent_hist_len``); 1 over
+        an env that stacks frames already (``VecFrameStack``)
+    :param channels_order: ``"first"`` or ``"last"``: where images keep their channels; None
+        guesses as SB3 does (the smallest dimension), which a square image with as many channels
+        as rows (MinAtar's Seaquest, 10×10×10) needs stated
     """
 
-    observation_space: spaces.Box
+    observation_space: spaces.Box | spaces.Dict  # type: ignore[assignment]
 
-    def __init__(self, venv: VecEnv, history_length: int = BLOG_HISTORY_LENGTH) -> None:
+    def __init__(self, venv: VecEnv, history_length: int = BLOG_HISTORY_LENGTH,
+                 channels_order: str | None = None) -> None:
         check_history_length(history_length)
-        check_vector_observations(venv.observation_space)
+        problems = observation_space_problems(venv.observation_space)
+        if channels_order not in (None, "first", "last"):
+            problems.append(Problem(f"channels_order must be None, 'first' or 'last', got {channels_order!r}."))
+        problems += frame_stack_problems(venv, history_length)
+        raise_problems(problems)
         self.state_space = venv.observation_space
-        space = encoded_space(venv.observation_space)
         self.history_length = history_length
-        self.state_dim = int(space.shape[0])
-        observation_space = spaces.Box(
-            low=np.tile(space.low, history_length),
-            high=np.tile(space.high, history_length),
-            dtype=space.dtype,
-        )
+        self.channels_order = channels_order
+        # One part per key of a Dict space (the key None for any other): its encoded state space and channel axis.
+        space = venv.observation_space
+        subspaces = space.spaces if isinstance(space, spaces.Dict) else {None: space}
+        self._parts = {key: (subspace, encoded_space(subspace), state_channel_axis(subspace, channels_order))
+                       for key, subspace in subspaces.items()}
+        self.state_dim = sum(int(np.prod(encoded.shape)) for _, encoded, _ in self._parts.values())
+        stacked = {key: history_space(encoded, history_length, axis) for key, (_, encoded, axis) in self._parts.items()}
+        observation_space = spaces.Dict(cast(dict[str, spaces.Space], stacked)) if None not in stacked else stacked[None]
         super().__init__(venv, observation_space=observation_space)
-        self.histories = Histories(np.zeros((venv.num_envs, history_length, self.state_dim), dtype=space.dtype))
+        self.histories = {key: Histories(np.zeros((venv.num_envs, history_length, *encoded.shape), dtype=encoded.dtype),
+                                         axis) for key, (_, encoded, axis) in self._parts.items()}
 
-    def encode(self, states: np.ndarray) -> np.ndarray:
-        """A batch of the env's states as the vectors the history holds (:func:`encode_states`)."""
-        return encode_states(states, self.state_space)
+    def encode(self, states: Any, key: str | None = None) -> np.ndarray:
+        """A batch of the env's states (of ``key``'s in a Dict) as the arrays the history holds (:func:`encode_states`)."""
+        return encode_states(states, self._parts[key][0])
 
-    def reset(self) -> np.ndarray:
-        # SB3 types a VecEnv's observations as an array, a dict or a tuple: those of vector spaces are arrays.
-        self.histories = Histories.started(self.encode(cast(np.ndarray, self.venv.reset())), self.history_length,
-                                           self.observation_space.dtype)
-        return self.histories.flat()
+    def _split(self, observations: Any) -> dict[str | None, np.ndarray]:
+        return observations if isinstance(self.state_space, spaces.Dict) else {None: observations}
+
+    def _joined(self, parts: dict[str | None, np.ndarray]) -> Any:
+        return parts if isinstance(self.state_space, spaces.Dict) else parts[None]
+
+    def reset(self) -> Any:
+        states = self._split(self.venv.reset())
+        self.histories = {key: Histories.started(self.encode(states[key], key), self.history_length,
+                                                 self.histories[key].array.dtype, self._parts[key][2])
+                          for key in self._parts}
+        return self._joined({key: histories.flat() for key, histories in self.histories.items()})
 
     def step_wait(self) -> VecEnvStepReturn:
-        states, rewards, dones, infos = self.venv.step_wait()
-        states = self.encode(cast(np.ndarray, states))
-        self.histories.push(states)
+        observations, rewards, dones, infos = self.venv.step_wait()
+        states = dict(self._split(observations))
+        for key, histories in self.histories.items():
+            states[key] = self.encode(states[key], key)
+            histories.push(states[key])
         for i in np.flatnonzero(dones):
             # states[i] already belongs to the next episode: build the terminal history
             # from the old one and the terminal state, then restart padded (B3).
             terminal_state = infos[i].get("terminal_observation")
             if terminal_state is not None:
-                terminal_history = self.histories.array[i].copy()
-                terminal_history[-1] = self.encode(np.asarray(terminal_state)[None])[0]
-                infos[i]["terminal_observation"] = terminal_history.reshape(-1)
-            self.histories.restart(states, i)
-        return self.histories.flat(), rewards, dones, infos
+                terminal_states = self._split(terminal_state)
+                terminal = {}
+                for key, histories in self.histories.items():
+                    history = histories.array[i : i + 1].copy()
+                    history[0, -1] = self.encode(np.asarray(terminal_states[key])[None], key)[0]
+                    terminal[key] = histories.laid_out(history)[0]
+                infos[i]["terminal_observation"] = self._joined(terminal)
+            for key, histories in self.histories.items():
+                histories.restart(states[key], i)
+        return self._joined({key: histories.flat() for key, histories in self.histories.items()}), rewards, dones, infos
+
+
+def frame_stack_problems(venv: VecEnv, history_length: int) -> list[Problem]:
+    """An env that stacks frames already (``VecFrameStack``) is the history of length 1 (B1), not stacked twice."""
+    frame_stack = find_vec_wrapper(venv, VecFrameStack)
+    if frame_stack is None or history_length == 1:
+        return []
+    n_stack = frame_stack.stacked_obs.n_stack
+    return [Problem(
+        f"the env stacks {n_stack} frames already (VecFrameStack), and a history of {history_length} on top "
+        f"would stack {history_length} x {n_stack}: pass history_length=1 (BlogDQN then takes the stacked "
+        "frames as its history, B1), or drop the VecFrameStack (BlogDQN stacks the history itself; in an RL Zoo "
+        "config: drop 'frame_stack')."
+    )]
 
 
 def holds_states(observation: Any, state_space: spaces.Space | None, history_length: int) -> bool:
     """Whether ``observation`` is one state or a batch of states of the unwrapped env (``state_space``), not histories."""
-    if state_space is None or history_length == 1 or isinstance(observation, dict):
+    if state_space is None or history_length == 1:
+        return False
+    if isinstance(state_space, spaces.Dict):
+        if not isinstance(observation, dict) or set(observation) != set(state_space.spaces):
+            return False
+        return all(holds_states(observation[key], subspace, history_length) for key, subspace in state_space.spaces.items())
+    if isinstance(observation, dict):
         return False
     if not isinstance(state_space, spaces.Box) and np.asarray(observation).dtype.kind == "f":
         return False  # encoded histories are floats, Discrete-like states integers
     shape = np.shape(observation)
-    return shape in (state_space.shape, shape[:1] + state_space.shape)
+    return shape in (state_space.shape, shape[:1] + state_space.shape) or untransposed(observation, state_space) is not None
+
+
+def untransposed(observation: Any, state_space: spaces.Space) -> np.ndarray | None:
+    """
+    A channels-last image state (or batch) of the unwrapped env whose VecEnv ``VecTransposeImage``
+    turned channels-first (SB3 does for ``CnnPolicy``), transposed as it would have been; else None.
+    """
+    if not is_image_state(state_space) or not isinstance(observation, np.ndarray):
+        return None
+    channels, height, width = cast(tuple[int, int, int], state_space.shape)
+    if observation.shape[-3:] != (height, width, channels) or observation.shape[-3:] == state_space.shape:
+        return None
+    return np.moveaxis(observation, -1, -3)
+
+
+def continued_histories(state: tuple[np.ndarray, ...] | None, observation: Any, episode_start: np.ndarray | None,
+                        state_space: spaces.Space, observation_space: spaces.Space,
+                        history_length: int) -> tuple[Any, tuple[np.ndarray, ...], bool]:
+    """
+    For ``BlogDQN.predict`` on the unwrapped env's states (one, or a batch): the histories to act
+    on, laid out as :class:`VecHistory` lays them out; the ``state`` that carries them to the next
+    call (:meth:`Histories.continued`, one array per key of a Dict space); whether ``observation``
+    was a batch.
+    """
+    dict_space = isinstance(state_space, spaces.Dict)
+    subspaces: dict[Any, spaces.Space] = cast(spaces.Dict, state_space).spaces if dict_space else {None: state_space}
+    history_spaces: dict[Any, spaces.Space] = (cast(spaces.Dict, observation_space).spaces if dict_space
+                                               else {None: observation_space})
+    parts = observation if dict_space else {None: observation}
+    laid_out, arrays = {}, []
+    for n, (key, subspace) in enumerate(subspaces.items()):
+        raw = np.asarray(parts[key])
+        transposed = untransposed(raw, subspace)
+        raw = raw if transposed is None else transposed
+        states = encode_states(raw.reshape(-1, *(subspace.shape or ())), subspace)
+        histories = Histories.continued(None if state is None else (state[n],), states, episode_start, history_length,
+                                        cast(np.dtype, history_spaces[key].dtype), state_channel_axis(subspace))
+        laid_out[key], vectorized = histories.flat(), raw.shape != subspace.shape
+        arrays.append(histories.array)
+    return (laid_out if dict_space else laid_out[None]), tuple(arrays), vectorized
 
 
 def encode_states(states: np.ndarray, state_space: spaces.Space) -> np.ndarray:
     """
-    A batch of states as the vectors SB3's DQN feeds its network, one row each: Box states
-    unchanged, the others encoded by SB3's own ``preprocess_obs`` (one-hot, floats).
+    A batch of states as the arrays SB3's DQN feeds its network, one row each: Box states
+    (vectors, images) unchanged, the others encoded by SB3's own ``preprocess_obs`` (one-hot, floats).
     """
     if isinstance(state_space, spaces.Box):
         return states
-    return cast(th.Tensor, preprocess_obs(th.as_tensor(states), state_space)).reshape(len(states), -1).numpy()  # no Dict here
+    return cast(th.Tensor, preprocess_obs(th.as_tensor(states), state_space)).reshape(len(states), -1).numpy()
 
 
 def encoded_space(observation_space: spaces.Space) -> spaces.Box:
-    """The Box of the vectors SB3's ``preprocess_obs`` makes of ``observation_space``'s states."""
+    """The Box of the arrays SB3's ``preprocess_obs`` makes of ``observation_space``'s (non-Dict) states."""
     if isinstance(observation_space, spaces.Box):
         return observation_space
     size = get_flattened_obs_dim(observation_space)

@@ -1,0 +1,37 @@
+"""
+Batches of observations as BlogDQN's hooks handle them: an array with one row per env or sample,
+or, for a Dict space, a dict of such arrays, one per key (as SB3's VecEnvs and buffers give them).
+"""
+
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+import numpy as np
+
+Observations: TypeAlias = np.ndarray | dict[str, np.ndarray]
+
+
+def map_observations(function: Callable[[Any], Any], observations: Any) -> Any:
+    """``function`` applied to the array, or to each key's array of a Dict observation."""
+    if isinstance(observations, dict):
+        return {key: function(value) for key, value in observations.items()}
+    return function(observations)
+
+
+def _parts(observations: Any) -> list[np.ndarray]:
+    return [np.asarray(part) for part in (observations.values() if isinstance(observations, dict) else [observations])]
+
+
+def float_sum(observations: Any) -> float:
+    """The sum of every float value: finite exactly when each is, unless it overflows (one check on the per-step path)."""
+    return float(sum(part.sum() for part in _parts(observations) if part.dtype.kind == "f"))
+
+
+def finite_rows(observations: Any) -> np.ndarray:
+    """Per row (env or sample): whether all its values are finite; integer and bool values (pixels) always are."""
+    parts = _parts(observations)
+    finite = np.ones(len(parts[0]), dtype=bool)
+    for part in parts:
+        if part.dtype.kind == "f":
+            finite &= np.isfinite(part.reshape(len(part), -1)).all(axis=1)
+    return finite
