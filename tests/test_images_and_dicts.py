@@ -197,3 +197,21 @@ def test_minatar_cnn_is_the_papers_network():
     assert (linear.in_features, linear.out_features) == (16 * 8 * 8, 128)
     assert extractor(th.ones(2, 10, 10, 4)).shape == (2, 128)
     assert isinstance(extractor.linear[1], nn.ReLU)
+
+
+@pytest.mark.parametrize("policy, env_fn", [("CnnPolicy", lambda: FrameEnv((36, 36, 2))),
+                                            ("MultiInputPolicy", lambda: FrameEnv(dict_obs=True))])
+def test_untrusted_load_rebuilds_image_and_dict_models_without_unpickling(tmp_path, policy, env_fn):
+    model = BlogDQN(policy, env_fn(), buffer_size=100, learning_starts=32, batch_size=4, seed=0,
+                    per_sample_updates=False)
+    model.learn(40)
+    model.save(tmp_path / "model.zip")
+    loaded = BlogDQN.load(tmp_path / "model.zip", env=env_fn(), trusted=False)
+    assert type(loaded.policy) is type(model.policy) and loaded.observation_space == model.observation_space
+    for name, tensor in model.policy.state_dict().items():
+        assert th.equal(tensor, loaded.policy.state_dict()[name]), name
+    if policy == "MultiInputPolicy":
+        other = FrameEnv(dict_obs=True)
+        other.observation_space = spaces.Dict({"frame": other.frame_space, "vec": spaces.Box(-5, 5, (4,), np.float32)})
+        with pytest.raises(BAD_INPUT, match="pass the env the model was trained on"):
+            BlogDQN.load(tmp_path / "model.zip", env=other, trusted=False)

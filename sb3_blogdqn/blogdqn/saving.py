@@ -37,7 +37,7 @@ from stable_baselines3.common.vec_env.patch_gym import _convert_space
 
 from sb3_blogdqn.blogdqn.checks import argument_problems
 from sb3_blogdqn.blogdqn.envs import wrap_blog_env
-from sb3_blogdqn.blogdqn.policies import BlogDQNPolicy
+from sb3_blogdqn.blogdqn.policies import POLICY_ALIASES, BlogDQNPolicy
 from sb3_blogdqn.common.checks import (
     Problem,
     SetupError,
@@ -268,7 +268,7 @@ def saved_env_problems(data: dict[str, Any], vec_env: VecEnv) -> list[Problem]:
     problems = []
     saved_history = int(data["history_length"])
     saved_space = data["observation_space"]
-    saved_state_dim = int(np.prod(saved_space.shape)) // saved_history
+    saved_state_dim = spaces.flatdim(saved_space) // saved_history  # a Dict's: its keys' sum, as VecHistory.state_dim
     history = find_vec_wrapper(vec_env, VecHistory)
     if history is not None and history.history_length != saved_history:
         problems.append(Problem(
@@ -356,10 +356,14 @@ def rebuilt_entry(key: str, entry: dict[str, Any], env: VecEnv) -> Any:
     if key == "state_space":
         return find_vec_wrapper(env, VecHistory).state_space  # type: ignore[union-attr]
     if key == "policy_class":
-        blog_policy = f"{BlogDQNPolicy.__module__}.{BlogDQNPolicy.__qualname__}"
-        if described_class(entry) != blog_policy:
-            raise _CannotRebuild(f"is the policy {described_class(entry)}, and only {blog_policy} is rebuilt.")
-        return BlogDQNPolicy
+        policies = {f"{policy.__module__}.{policy.__qualname__}": policy
+                    for policy in (BlogDQNPolicy, *POLICY_ALIASES.values())}
+        if described_class(entry) not in policies:
+            raise _CannotRebuild(f"is the policy {described_class(entry)}, and only BlogDQN's own "
+                                 f"({', '.join(policies)}) are rebuilt.")
+        return policies[described_class(entry)]
+    if key == "observation_space" and entry.get(":type:") == str(spaces.Dict):
+        return rebuilt_dict(entry, env.observation_space)
     if key == "observation_space":
         return rebuilt_box(entry, env.observation_space)
     if key == "action_space" and entry.get(":type:") == str(spaces.Discrete):
@@ -383,11 +387,19 @@ def rebuilt_box(entry: dict[str, Any], env_space: spaces.Space) -> spaces.Box:
         shape, dtype = tuple(int(size) for size in entry["_shape"]), np.dtype(entry["dtype"])
     except (KeyError, TypeError, ValueError) as error:
         raise _CannotRebuild(f"does not state its shape and dtype ({error}).") from None
-    if entry.get(":type:") != str(spaces.Box) or dtype.kind != "f":
-        raise _CannotRebuild("is not a Box of floats, which BlogDQN's histories are.")
+    if entry.get(":type:") != str(spaces.Box) or dtype.kind not in "fub":
+        raise _CannotRebuild("is not a Box of floats, unsigned integers or booleans, which BlogDQN's histories are.")
     if isinstance(env_space, spaces.Box) and env_space.shape == shape and env_space.dtype == dtype:
         return env_space
     return spaces.Box(-np.inf, np.inf, shape, dtype)
+
+
+def rebuilt_dict(entry: dict[str, Any], env_space: spaces.Space) -> spaces.Dict:
+    """The env's Dict space when it prints as the saved one (SB3 writes a Dict's subspaces only as text)."""
+    if not isinstance(env_space, spaces.Dict) or str(entry.get("spaces")) != str(dict(env_space.spaces)):
+        raise _CannotRebuild(f"is the Dict {entry.get('spaces')}, and the env's observations are {env_space}: "
+                             "pass the env the model was trained on.")
+    return env_space
 
 
 SCHEDULES = {
