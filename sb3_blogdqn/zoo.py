@@ -47,6 +47,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.type_aliases import GymEnv
 from stable_baselines3.common.vec_env import VecEnv
 
+import sb3_blogdqn
 from sb3_blogdqn.blogdqn import BlogDQN
 from sb3_blogdqn.common.checks import find_vec_wrapper
 from sb3_blogdqn.common.optim import KERAS_EPSILON
@@ -258,6 +259,26 @@ def register() -> None:
 
     rl_zoo3.train.ExperimentManager = ScalerSharingExperimentManager  # type: ignore[misc]  # rebinding a class is the point
     rl_zoo3.enjoy.create_test_env = create_test_env
+    register_env_families()
+
+
+def register_env_families() -> None:
+    """
+    Register the Atari (ale-py) and MinAtar envs with gymnasium when their extras are installed:
+    gymnasium 1.x no longer loads the plugins they declare, and the Zoo looks an env id up before
+    it makes the env. Idempotent.
+    """
+    import gymnasium
+
+    with contextlib.suppress(ImportError):
+        import ale_py
+
+        gymnasium.register_envs(ale_py)
+    with contextlib.suppress(ImportError):
+        import minatar.gym
+
+        if "MinAtar/Breakout-v1" not in gymnasium.registry:
+            minatar.gym.register_envs()
 
 
 def _unfitted_scalers(vec_env_wrapper: Any) -> list[Any] | None:
@@ -307,6 +328,10 @@ class ScalerSharingExperimentManager(ExperimentManager):
             self._statistics = previous
 
     def _preprocess_hyperparams(self, hyperparams: dict[str, Any]) -> tuple[dict[str, Any], Any, Any, Any]:
+        if isinstance(hyperparams.get("policy_kwargs"), str):
+            # The Zoo evaluates the string in its own module, where sb3_blogdqn's names (MinAtarCNN) are unknown.
+            hyperparams["policy_kwargs"] = eval(hyperparams["policy_kwargs"], {"dict": dict, "nn": th.nn, "th": th,
+                                                                                "sb3_blogdqn": sb3_blogdqn})
         unfitted = _unfitted_scalers(hyperparams.get("vec_env_wrapper"))
         if unfitted is not None:
             self._unfitted_vec_env_wrapper = get_wrapper_class({"vec_env_wrapper": unfitted}, "vec_env_wrapper")

@@ -101,17 +101,21 @@ def test_configs_are_marked_and_feed_histories_to_every_env() -> None:
     path = REPO / "zoo_configs" / "blogdqn.yml"
     lines = path.read_text().splitlines()
     configs = yaml.safe_load(path.read_text())
-    assert set(configs) == {"CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3"}
+    minatar = {f"MinAtar/{game}-v1" for game in ("Breakout", "SpaceInvaders", "Asterix", "Freeway", "Seaquest")}
+    assert set(configs) == {"CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3", "atari", *minatar}
+    zoo.register_env_families()
     for env_id, config in configs.items():
-        assert env_id in gym.envs.registry
+        assert env_id in gym.envs.registry or env_id == "atari"
         key_line = next(i for i, line in enumerate(lines) if line.startswith(f"{env_id}:"))
         comment = []  # the comment block right above the entry
         while lines[key_line - len(comment) - 1].startswith("#"):
             comment.append(lines[key_line - len(comment) - 1])
         marker = " ".join(comment)
         assert "blog settings" in marker or ("tuned" in marker and "sb3_blogdqn.zoo train" in marker), env_id
-        assert config["vec_env_wrapper"] == [{"sb3_blogdqn.VecHistory": {"history_length": config["history_length"]}}]
+        (history,) = config["vec_env_wrapper"]
+        assert history["sb3_blogdqn.VecHistory"]["history_length"] == config["history_length"]
         assert "frame_stack" not in config and "normalize" not in config
+        assert config["policy"] == ("CnnPolicy" if env_id == "atari" or env_id in minatar else "MlpPolicy")
     blog = configs["CartPole-v1"]
     assert blog["callback"] == [{"sb3_blogdqn.StopTrainingOnMaxLearningEpisodes": {"max_episodes": 400}}]
     assert blog["n_timesteps"] >= 400 * 500  # the episode stop, not n_timesteps, ends the blog's run (B15)
@@ -233,6 +237,21 @@ def test_optuna_trials_evaluate_on_the_runs_vec_standard_scaler_statistics(tmp_p
     saved = json.loads(next((tmp_path / "dqn").glob(f"*/{ENV_ID}/{zoo.SCALER_FILE}")).read_text())
     assert len(given) == 2  # the trial's training env and its evaluation env
     assert all(scaler.mean.tolist() == saved["mean"] and scaler.scale.tolist() == saved["scale"] for scaler in given)
+
+
+@pytest.mark.parametrize("env_id, extra", [("MinAtar/Breakout-v1", []),
+                                            ("PongNoFrameskip-v4", ["-params", "per_sample_updates:False"])])
+def test_atari_and_minatar_entries_train_and_enjoy_through_the_launcher(env_id: str, extra: list[str],
+                                                                         tmp_path: Path) -> None:
+    """The atari: entry (AtariWrapper, CnnPolicy, a history of 4 frames stacked on the channel axis) and MinAtar's."""
+    run_launcher("train", "--algo", "blogdqn", "--env", env_id, "-n", "80", "--seed", "0", "--num-threads", "1",
+                 "-f", str(tmp_path), "--eval-freq", "-1", *extra, cwd=tmp_path)
+    model = BlogDQN.load(next((tmp_path / "blogdqn").glob("*_1/*.zip")))
+    assert model.history_length == 4 and type(model.policy).__name__ == "CnnPolicy"
+    assert model.observation_space.shape == ((4, 84, 84) if env_id.startswith("Pong") else (10, 10, 16))
+    result = run_launcher("enjoy", "--algo", "blogdqn", "--env", env_id, "-f", str(tmp_path), "--no-render",
+                          "-n", "100", "--num-threads", "1", cwd=tmp_path)
+    assert "Loading" in result.stdout
 
 
 @pytest.mark.parametrize(("override", "wrapper"), [("frame_stack:4", "VecFrameStack"), ("normalize:True", "VecNormalize")])
