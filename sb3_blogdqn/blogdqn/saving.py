@@ -356,8 +356,8 @@ def rebuilt_entry(key: str, entry: dict[str, Any], env: VecEnv) -> Any:
     if key == "state_space":
         return find_vec_wrapper(env, VecHistory).state_space  # type: ignore[union-attr]
     if key == "policy_class":
-        policies = {f"{policy.__module__}.{policy.__qualname__}": policy
-                    for policy in (BlogDQNPolicy, *POLICY_ALIASES.values())}
+        classes: list[type[BlogDQNPolicy]] = [BlogDQNPolicy, *POLICY_ALIASES.values()]
+        policies = {f"{policy.__module__}.{policy.__qualname__}": policy for policy in classes}
         if described_class(entry) not in policies:
             raise _CannotRebuild(f"is the policy {described_class(entry)}, and only BlogDQN's own "
                                  f"({', '.join(policies)}) are rebuilt.")
