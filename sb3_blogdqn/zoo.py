@@ -262,6 +262,16 @@ def register() -> None:
     register_env_families()
 
 
+def evaluate_policy_kwargs(hyperparams: dict[str, Any]) -> None:
+    """
+    A config's ``policy_kwargs`` string evaluated in place with ``sb3_blogdqn`` (``MinAtarCNN``), ``th``
+    and ``nn`` in scope: the Zoo evaluates it in its own module, where sb3_blogdqn's names are unknown.
+    """
+    if isinstance(hyperparams.get("policy_kwargs"), str):
+        scope = {"dict": dict, "nn": th.nn, "th": th, "sb3_blogdqn": sb3_blogdqn}
+        hyperparams["policy_kwargs"] = eval(hyperparams["policy_kwargs"], scope)  # a config's own code, as the Zoo's
+
+
 def register_env_families() -> None:
     """
     Register the Atari (ale-py) and MinAtar envs with gymnasium when their extras are installed:
@@ -328,10 +338,7 @@ class ScalerSharingExperimentManager(ExperimentManager):
             self._statistics = previous
 
     def _preprocess_hyperparams(self, hyperparams: dict[str, Any]) -> tuple[dict[str, Any], Any, Any, Any]:
-        if isinstance(hyperparams.get("policy_kwargs"), str):
-            # The Zoo evaluates the string in its own module, where sb3_blogdqn's names (MinAtarCNN) are unknown.
-            hyperparams["policy_kwargs"] = eval(hyperparams["policy_kwargs"], {"dict": dict, "nn": th.nn, "th": th,
-                                                                                "sb3_blogdqn": sb3_blogdqn})
+        evaluate_policy_kwargs(hyperparams)
         unfitted = _unfitted_scalers(hyperparams.get("vec_env_wrapper"))
         if unfitted is not None:
             self._unfitted_vec_env_wrapper = get_wrapper_class({"vec_env_wrapper": unfitted}, "vec_env_wrapper")
@@ -399,7 +406,8 @@ def _experiment_manager(algo: str, env_id: str) -> ExperimentManager:
         known = sorted(path.stem for path in CONFIG_DIR.glob("*.yml"))
         raise ValueError(f"No project Zoo config {config.name}: the presets are {known}.")
     with contextlib.redirect_stdout(io.StringIO()):  # the Zoo prints what it loads
-        return ExperimentManager(argparse.Namespace(), algo, env_id, log_folder="", config=str(config), verbose=0)
+        register_env_families()  # the manager looks the env id up
+    return ExperimentManager(argparse.Namespace(), algo, env_id, log_folder="", config=str(config), verbose=0)
 
 
 def read_zoo_entry(env_id: str, algo: str = TUNED_ALGO_NAME) -> dict[str, Any]:

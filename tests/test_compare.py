@@ -648,3 +648,24 @@ def test_a_run_that_another_process_trains_is_skipped_and_the_sweep_goes_on(tmp_
     assert "1 already done" in capsys.readouterr().out
     assert set(result_files(tmp_path)) == {("dqn-bloglike-inputs", 0), ("dqn-bloglike-inputs", 1)}
 
+
+
+def test_minatar_presets_are_the_papers_dqn_and_blogdqns_cnn_entry() -> None:
+    """dqn-minatar / qrdqn-minatar: Young & Tian's DQN settings and network; blogdqn-entry: blogdqn.yml's CnnPolicy."""
+    import torch as th
+
+    from sb3_blogdqn import MinAtarCNN
+    from sb3_blogdqn.compare.presets import PRESETS, resolve
+    from sb3_blogdqn.compare.runner import zoo_preprocess
+
+    env_id = "MinAtar/Breakout-v1"
+    for name in ("dqn-minatar", "qrdqn-minatar", "blogdqn-entry"):
+        spec = resolve(name, PRESETS[name], env_id)
+        json.dumps(spec)  # stored with every run: plain data
+        kwargs = zoo_preprocess(spec).kwargs
+        assert kwargs["policy"] == "CnnPolicy" and kwargs["policy_kwargs"]["features_extractor_class"] is MinAtarCNN
+        if name != "blogdqn-entry":
+            assert spec["n_timesteps"] == 1_000_000 and kwargs["policy_kwargs"]["optimizer_class"] is th.optim.RMSprop
+            assert (kwargs["buffer_size"], kwargs["learning_starts"], kwargs["target_update_interval"]) == (
+                100_000, 5000, 1000)
+            assert kwargs["exploration_fraction"] == pytest.approx(0.1)  # 100k steps of the 1M budget

@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Report: {summary}")
         return 0
     args = run_parser().parse_args(argv[1:] if argv[:1] == ["run"] else argv)
+    from sb3_blogdqn.zoo import register_env_families
+
+    register_env_families()  # MinAtar and Atari ids, when their extras are installed
     if args.list_presets:
         print(describe_presets())
         return 0

@@ -73,6 +73,31 @@ DQN_BLOGLIKE_INPUTS_HYPERPARAMS: dict[str, Any] = {
     ],
 }
 
+# The MinAtar paper's DQN (Young & Tian, 2019, "MinAtar: An Atari-Inspired Testbed for Thorough and
+# Reproducible Reinforcement Learning Experiments", arXiv:1903.03176; the constants of its
+# examples/dqn.py): its network (MinAtarCNN), a replay memory of 100,000, minibatches of 32, one
+# update per step after 5,000 steps of random play, centred RMSProp (step size 2.5e-4, squared-gradient
+# momentum 0.95, minimum squared gradient 0.01), the target network copied every 1,000 steps, the Huber
+# loss, no clipping, γ 0.99, ε from 1 to 0.1 over 100,000 steps (the paper counts them after the random
+# play, SB3 from the first step). The budget is 1M steps, where the paper trains 5M frames.
+MINATAR_DQN_HYPERPARAMS: dict[str, Any] = {
+    "policy": "CnnPolicy",
+    "n_timesteps": 1_000_000,
+    "buffer_size": 100_000,
+    "batch_size": 32,
+    "learning_rate": 2.5e-4,
+    "gamma": 0.99,
+    "learning_starts": 5000,
+    "train_freq": 1,
+    "gradient_steps": 1,
+    "target_update_interval": 1000,
+    "exploration_initial_eps": 1.0,
+    "exploration_final_eps": 0.1,
+    "max_grad_norm": 1e10,
+    "policy_kwargs": "dict(features_extractor_class=sb3_blogdqn.MinAtarCNN, optimizer_class=th.optim.RMSprop, "
+                     "optimizer_kwargs=dict(alpha=0.95, eps=0.01, centered=True))",
+}
+
 # BlogDQN switches turned, one at a time, to what standard DQN does (README option table).
 ABLATION_SWITCHES: dict[str, dict[str, Any]] = {
     "b8": {"exploration_fraction": 0.1},  # SB3's linear ε over 10% of the budget, not 1000 decisions
@@ -110,6 +135,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "hyperparams": DQN_BLOGLIKE_INPUTS_HYPERPARAMS,
     },
     "qrdqn-zoo": {"algo": "qrdqn", "zoo": True},
+    # SB3's DQN and sb3-contrib's QR-DQN with the MinAtar paper's DQN settings, for the MinAtar/*-v1 envs.
+    "dqn-minatar": {"algo": "dqn", "exploration_steps": 100_000, "hyperparams": MINATAR_DQN_HYPERPARAMS},
+    "qrdqn-minatar": {"algo": "qrdqn", "exploration_steps": 100_000, "hyperparams": MINATAR_DQN_HYPERPARAMS},
+    # BlogDQN with each env's entry of the shipped zoo_configs/blogdqn.yml: the blog's settings, and
+    # CnnPolicy on MinAtar's and Atari's frames, where the plain blogdqn preset builds an MLP.
+    "blogdqn-entry": {"algo": "blogdqn", "zoo_config": "blogdqn"},
     # The tuned BlogDQN: each env's entry of the shipped zoo_configs/blogdqn_tuned.yml, budget included.
     "blogdqn-tuned": {"algo": "blogdqn", "zoo_config": "blogdqn_tuned"},
     **_ablation_presets(),

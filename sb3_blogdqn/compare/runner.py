@@ -201,11 +201,16 @@ class ModelSetup:
 
 def zoo_preprocess(spec: dict[str, Any]) -> ModelSetup:
     """The spec's Zoo-style hyperparameters as model kwargs, by the RL Zoo's own preprocessing."""
+    from sb3_blogdqn.zoo import evaluate_policy_kwargs, register_env_families
+
+    register_env_families()  # MinAtar's and Atari's ids, in this worker's process too
+    hyperparams = dict(spec["hyperparams"])
+    evaluate_policy_kwargs(hyperparams)
     with contextlib.redirect_stdout(io.StringIO()):
         manager = ExperimentManager(
             argparse.Namespace(), spec["algo"], spec["env"], log_folder="", n_timesteps=spec["n_timesteps"], verbose=0
         )
-        kwargs, env_wrapper, callbacks, vec_env_wrapper = manager._preprocess_hyperparams(dict(spec["hyperparams"]))
+        kwargs, env_wrapper, callbacks, vec_env_wrapper = manager._preprocess_hyperparams(hyperparams)
     if manager.normalize or callbacks:
         raise ValueError(
             f"{spec['config']}: 'normalize' and 'callback' are not supported by the comparison; "
