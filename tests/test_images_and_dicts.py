@@ -215,3 +215,11 @@ def test_untrusted_load_rebuilds_image_and_dict_models_without_unpickling(tmp_pa
         other.observation_space = spaces.Dict({"frame": other.frame_space, "vec": spaces.Box(-5, 5, (4,), np.float32)})
         with pytest.raises(BAD_INPUT, match="pass the env the model was trained on"):
             BlogDQN.load(tmp_path / "model.zip", env=other, trusted=False)
+
+
+def test_b11_per_sample_updates_on_images_warn_of_their_measured_cost(recwarn):
+    with pytest.warns(UserWarning, match=r"per_sample_updates=True.*benchmarks/image_throughput.md.*per_sample_updates=False"):
+        BlogDQN("CnnPolicy", FrameEnv((2, 36, 36)))
+    BlogDQN("CnnPolicy", FrameEnv((2, 36, 36)), per_sample_updates=False)
+    BlogDQN("MlpPolicy", "CartPole-v1")  # vectors: the kernel's per-sample updates are the fast path
+    assert not [w for w in recwarn if "per_sample_updates=True" in str(w.message)]

@@ -224,6 +224,15 @@ def sample_replay_indices(replay_buffer: HistoryReplayBuffer, n_replays: int, ba
     return indices
 
 
+PER_SAMPLE_IMAGES_COST = (
+    "per_sample_updates=True (B11, the blog's rule) on image or Dict observations: each replay runs batch_size Adam "
+    "steps of one sample each through the network, on the torch path. Measured against one Adam step on the "
+    "minibatch, it trains 6 to 13 times fewer env steps per second on Pong and MinAtar Breakout "
+    "(benchmarks/image_throughput.md). Pass per_sample_updates=False for one step on the minibatch."
+)
+"""The warning a model with B11's per-sample updates on images gets: their measured cost."""
+
+
 def make_replays(policy: BlogDQNPolicy, replay_buffer: ReplayBuffer, objective: TDObjective, per_sample_updates: bool,
                  max_grad_norm: float, use_kernel: bool | None) -> tuple[ReferenceReplays | KernelReplays, str | None]:
     """
@@ -234,6 +243,9 @@ def make_replays(policy: BlogDQNPolicy, replay_buffer: ReplayBuffer, objective: 
     (an MLP's) does not serve by design.
     """
     reason = kernel_unsupported_reason(policy, replay_buffer, policy.device)
+    space = policy.observation_space
+    if per_sample_updates and (isinstance(space, spaces.Dict) or is_image_state(space)):
+        warnings.warn(PER_SAMPLE_IMAGES_COST, stacklevel=4)
     if use_kernel is False:
         return ReferenceReplays(policy, objective, per_sample_updates, max_grad_norm), reason
     if reason is None:
