@@ -137,7 +137,7 @@ class VecHistory(VecEnvWrapper):
         states, rewards, dones, infos = self.venv.step_wait()
         states = self.encode(cast(np.ndarray, states))
         self.histories.push(states)
-        for i in np.flatnonzero(dones):
+        for i in np.flatnonzero(dones) if dones.any() else ():  # rare: no index array on the other steps
             # states[i] already belongs to the next episode: build the terminal history
             # from the old one and the terminal state, then restart padded (B3).
             terminal_state = infos[i].get("terminal_observation")
