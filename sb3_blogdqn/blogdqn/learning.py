@@ -228,6 +228,8 @@ def make_replays(policy: BlogDQNPolicy, replay_buffer: ReplayBuffer, objective: 
     and why the kernel was not taken (None when it was, or when ``use_kernel=False`` asked for the
     reference path). ``use_kernel=True`` raises where the kernel cannot serve; None warns once.
     """
+    # The kernel wherever it serves: it is the faster path for the blog's per-sample fits and for
+    # 256x256 minibatch steps alike (benchmarks/step_budget.py times a replay on both paths).
     reason = kernel_unsupported_reason(policy, replay_buffer, policy.device)
     if use_kernel is False:
         return ReferenceReplays(policy, objective, per_sample_updates, max_grad_norm), reason
