@@ -30,6 +30,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from torch import nn
 
 from sb3_blogdqn import BlogDQN
+from sb3_blogdqn.blogdqn import kernel
 from sb3_blogdqn.blogdqn.kernel import _n_step_return, kernel_unsupported_reason, memory_record
 from sb3_blogdqn.blogdqn.learning import sample_replay_indices
 from sb3_blogdqn.common.buffers import NStepHistoryReplayBuffer
@@ -188,6 +189,56 @@ def trained_quantile(request) -> BlogDQN:
 def test_kernel_matches_reference_with_the_quantile_loss(trained_quantile, switches, per_sample_updates):
     assert_kernel_matches_reference(trained_quantile, per_sample_updates=per_sample_updates,
                                     n_steps=trained_quantile.n_steps, **QUANTILE, **switches)
+
+
+WIDE_NET = dict(net_arch=[66, 61])
+WIDE_OBJECTIVES = {"blog": {}, "huber_taken_action": dict(loss="huber", loss_on_all_actions=False),
+                   "qr": dict(QUANTILE, policy_kwargs=dict(QUANTILE["policy_kwargs"], **WIDE_NET))}
+
+
+def wide(objective: str) -> dict:
+    """Minibatch steps on wider layers, widths off the batched fit's 4-fold passes, with one of WIDE_OBJECTIVES."""
+    return {"per_sample_updates": False, "policy_kwargs": WIDE_NET, **WIDE_OBJECTIVES[objective]}
+
+
+@pytest.fixture(scope="module", params=list(WIDE_OBJECTIVES))
+def trained_wide(request) -> tuple[BlogDQN, dict]:
+    """:func:`trained` on :func:`wide` layers, and its switches."""
+    model = make_model(use_kernel=True, **wide(request.param))
+    model.learn(200)
+    return model, wide(request.param)
+
+
+def test_kernel_matches_reference_on_wide_layers(trained_wide):
+    assert_kernel_matches_reference(*trained_wide[:1], **trained_wide[1])
+
+
+def test_kernel_batched_fit_leaves_out_zero_gradients_to_the_bit():
+    """
+    The batched fit's backward pass and gradient sums leave out the products with a zero gradient (a
+    ReLU off, an untaken action's output), which add nothing: the same bits as every product summed,
+    as long as the weights and activations are finite; with an infinite or NaN one, all are summed.
+    """
+    rng = np.random.default_rng(0)
+    sizes = np.array([9, 66, 61, 6])
+    params = tuple(rng.standard_normal(n).astype(np.float32)
+                   for layer in range(3) for n in (sizes[layer + 1] * sizes[layer], sizes[layer + 1]))
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    grad_offsets = np.concatenate([[0], np.cumsum([len(p) for p in params])])
+    acts = np.maximum(rng.standard_normal((37, offsets[-1])), 0).astype(np.float32)  # ReLU's zeros
+    deltas = rng.standard_normal(acts.shape).astype(np.float32) * (rng.random(acts.shape) < 0.3)
+    results = []
+    for skip_zeros in (True, False):
+        grad, work_deltas = np.zeros(grad_offsets[-1], np.float32), deltas.copy()
+        kernel._backward_rows(params, sizes, offsets, acts, work_deltas, skip_zeros)
+        kernel._weight_gradients(sizes, offsets, grad_offsets, grad, acts, work_deltas, skip_zeros)
+        results.append((grad, work_deltas))
+    assert (results[0][1] == 0).mean() > 0.5  # the zeros left out are most of the products
+    np.testing.assert_array_equal(results[0][0].view(np.int32), results[1][0].view(np.int32))
+    np.testing.assert_array_equal(results[0][1].view(np.int32), results[1][1].view(np.int32))
+    assert kernel._all_finite(params) and kernel._all_finite((acts,))
+    for value in (np.inf, -np.inf, np.nan):
+        assert not kernel._all_finite((*params, np.array([1.0, value], np.float32)))
 
 
 def test_kernel_n_step_returns_stop_at_episode_ends_and_at_the_newest_row(trained_n_step):

@@ -266,14 +266,14 @@ class BlogDQN(DQN):
     ) -> tuple[np.ndarray, np.ndarray]:
         deciding = self._decisions()
         actions = np.zeros(n_envs, dtype=np.int64)
-        greedy = np.zeros(n_envs, dtype=bool)
+        greedy = []  # a list, not a mask: fewer numpy calls on the per-step path
         for i in range(n_envs):
             # B2, B6: a random action, and no ε change, unless deciding on a full history.
             if deciding[i] and not self._explores():
-                greedy[i] = True
+                greedy.append(i)
             else:
                 actions[i] = self.action_space.sample()
-        if greedy.any():
+        if greedy:
             assert self._last_obs is not None, "self._last_obs was not set"
             actions[greedy] = self._replays.greedy_actions(map_observations(lambda x: x[greedy], self._last_obs))  # B9
         return actions, actions
@@ -400,7 +400,7 @@ class BlogDQN(DQN):
         losses = self._replays.replay(self.replay_buffer, gradient_steps, batch_size, self.gamma)
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", float(np.sum(losses)) / np.size(losses))  # a plain sum: cheaper than np.mean
+        self.logger.record("train/loss", float(losses.sum()) / losses.size)  # the array's sum: cheaper than np.mean
 
     def _update_target(self) -> None:
         update_target(self.policy, self.tau)

@@ -242,6 +242,8 @@ def make_replays(policy: BlogDQNPolicy, replay_buffer: ReplayBuffer, objective: 
     for the convolutional and Dict extractors of images and Dict observations, which the kernel
     (an MLP's) does not serve by design.
     """
+    # The kernel wherever it serves: it is the faster path for the blog's per-sample fits and for
+    # 256x256 minibatch steps alike (benchmarks/step_budget.py times a replay on both paths).
     reason = kernel_unsupported_reason(policy, replay_buffer, policy.device)
     space = policy.observation_space
     if per_sample_updates and (isinstance(space, spaces.Dict) or is_image_state(space)):

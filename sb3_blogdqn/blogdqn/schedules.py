@@ -41,7 +41,8 @@ class Schedule:
 
     def target_update_in_step(self, episode_steps: np.ndarray) -> bool:
         """After the step's replays: the blog's copy when an env's within-episode step index is a multiple of C (B13)."""
-        return self.target_update_on_episode_step and bool(np.any(episode_steps % self.target_update_interval == 0))
+        # The array's own any(): np.any's dispatch costs more than the test, on the per-step path.
+        return self.target_update_on_episode_step and bool((episode_steps % self.target_update_interval == 0).any())
 
     def target_update_after_step(self, n_calls: int, n_envs: int) -> bool:
         """

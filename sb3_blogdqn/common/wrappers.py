@@ -193,7 +193,7 @@ class VecHistory(VecEnvWrapper):
         for key, histories in self.histories.items():
             states[key] = self.encode(states[key], key)
             histories.push(states[key])
-        for i in np.flatnonzero(dones):
+        for i in np.flatnonzero(dones) if dones.any() else ():  # rare: no index array on the other steps
             # states[i] already belongs to the next episode: build the terminal history
             # from the old one and the terminal state, then restart padded (B3).
             terminal_state = infos[i].get("terminal_observation")
