@@ -36,7 +36,7 @@ from sb3_blogdqn.blogdqn.saving import load_model, save_atomically
 from sb3_blogdqn.blogdqn.schedules import Schedule as BlogSchedule
 from sb3_blogdqn.common.buffers import DictHistoryReplayBuffer, HistoryReplayBuffer, NStepHistoryReplayBuffer
 from sb3_blogdqn.common.checks import raise_problems
-from sb3_blogdqn.common.observations import finite_rows, float_sum, map_observations
+from sb3_blogdqn.common.observations import finite_rows, float_sum, map_observations, row, with_batch_axis
 from sb3_blogdqn.common.wrappers import continued_histories, holds_states
 
 SelfBlogDQN = TypeVar("SelfBlogDQN", bound="BlogDQN")
@@ -275,7 +275,7 @@ class BlogDQN(DQN):
                 actions[i] = self.action_space.sample()
         if greedy:
             assert self._last_obs is not None, "self._last_obs was not set"
-            actions[greedy] = self._replays.greedy_actions(map_observations(lambda x: x[greedy], self._last_obs))  # B9
+            actions[greedy] = self._replays.greedy_actions(row(self._last_obs, greedy))  # Q's argmax (B9)
         return actions, actions
 
     # ------------------------------------------------- one env step: store, replay, update the target
@@ -297,15 +297,14 @@ class BlogDQN(DQN):
         """
         warming_up = self.warming_up
         # On episode end new_obs[i] is already the next episode's; VecHistory put the terminal history in infos (B5).
-        next_observations = [infos[i]["terminal_observation"] if dones[i] else map_observations(lambda x: x[i], new_obs)  # noqa: B023
-                             for i in range(len(dones))]
+        next_observations = [infos[i]["terminal_observation"] if dones[i] else row(new_obs, i) for i in range(len(dones))]
         stored = np.flatnonzero(self._stores_step() & self._finite(next_observations, reward))
         if warming_up:
             stored = stored[: self.warmup_size - replay_buffer.size()]  # B6 stops at the last one, mid-episode
         assert self._last_obs is not None, "self._last_obs was not set"
         for i in stored:
-            replay_buffer.add(map_observations(lambda x: x[i : i + 1], self._last_obs),  # noqa: B023 (called here)
-                              map_observations(lambda x: x[None], next_observations[i]), buffer_action[i : i + 1],
+            replay_buffer.add(row(self._last_obs, slice(i, i + 1)), with_batch_axis(next_observations[i]),
+                              buffer_action[i : i + 1],
                               reward[i : i + 1], dones[i : i + 1], [infos[i]])  # B14: dones as given
         self._last_obs = new_obs
         if warming_up:

@@ -18,12 +18,28 @@ def map_observations(function: Callable[[Any], Any], observations: Any) -> Any:
     return function(observations)
 
 
+def row(observations: Any, i: Any) -> Any:
+    """``observations[i]``, of each key's array for a Dict observation (per env step: no closure, arrays first)."""
+    if type(observations) is np.ndarray:
+        return observations[i]
+    return {key: value[i] for key, value in observations.items()}
+
+
+def with_batch_axis(observation: Any) -> Any:
+    """One observation as a batch of one (``x[None]``), of each key's array for a Dict observation."""
+    if type(observation) is np.ndarray:
+        return observation[None]
+    return {key: value[None] for key, value in observation.items()}
+
+
 def _parts(observations: Any) -> list[np.ndarray]:
     return [np.asarray(part) for part in (observations.values() if isinstance(observations, dict) else [observations])]
 
 
-def float_sum(observations: Any) -> float:
+def float_sum(observations: Any) -> Any:
     """The sum of every float value: finite exactly when each is, unless it overflows (one check on the per-step path)."""
+    if type(observations) is np.ndarray:
+        return observations.sum() if observations.dtype.kind == "f" else 0.0
     return float(sum(part.sum() for part in _parts(observations) if part.dtype.kind == "f"))
 
 

@@ -175,10 +175,10 @@ class VecHistory(VecEnvWrapper):
         return encode_states(states, self._parts[key][0])
 
     def _split(self, observations: Any) -> dict[str | None, np.ndarray]:
-        return observations if isinstance(self.state_space, spaces.Dict) else {None: observations}
+        return {None: observations} if None in self._parts else observations
 
     def _joined(self, parts: dict[str | None, np.ndarray]) -> Any:
-        return parts if isinstance(self.state_space, spaces.Dict) else parts[None]
+        return parts[None] if None in self._parts else parts
 
     def reset(self) -> Any:
         states = self._split(self.venv.reset())
@@ -189,9 +189,8 @@ class VecHistory(VecEnvWrapper):
 
     def step_wait(self) -> VecEnvStepReturn:
         observations, rewards, dones, infos = self.venv.step_wait()
-        states = dict(self._split(observations))
+        states = {key: self.encode(part, key) for key, part in self._split(observations).items()}
         for key, histories in self.histories.items():
-            states[key] = self.encode(states[key], key)
             histories.push(states[key])
         for i in np.flatnonzero(dones) if dones.any() else ():  # rare: no index array on the other steps
             # states[i] already belongs to the next episode: build the terminal history
