@@ -58,7 +58,7 @@ class BlogDQN(DQN):
     random play until ``learning_starts`` full-history transitions are stored, which runs in
     SB3's loop like DQN's ``learning_starts``. ``docs/blogdqn.md`` explains every switch.
 
-    :param policy: ``"MlpPolicy"`` (:class:`BlogDQNPolicy`) or a policy class
+    :param policy: ``"MlpPolicy"`` (:class:`BlogDQNPolicy`), ``"CnnPolicy"``, ``"MultiInputPolicy"`` or a policy class
     :param env: an env id, a gymnasium env or a VecEnv (wrapped as needed)
     :param learning_rate: Adam's learning rate, or a schedule (B12; blog 1e-3)
     :param buffer_size: replay memory capacity, FIFO (B5; blog 2000)
@@ -103,8 +103,8 @@ class BlogDQN(DQN):
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = dict(POLICY_ALIASES)
     policy: BlogDQNPolicy
     replay_buffer: HistoryReplayBuffer
-    observation_space: spaces.Box  # histories (VecHistory), never a dict
-    _last_obs: np.ndarray | None
+    observation_space: spaces.Box | spaces.Dict  # histories (VecHistory), a Dict's per key
+    _last_obs: np.ndarray | None  # a dict of them for a Dict space
     history_length: int
     target_update_on_episode_step: bool
     exploration_decisions: int
@@ -476,8 +476,7 @@ class BlogDQN(DQN):
             return super().predict(observation, state, episode_start, deterministic)
         histories, state, vectorized = continued_histories(state, observation, episode_start, state_space,
                                                            self.observation_space, self.history_length)
-        one = map_observations(lambda x: x if vectorized else x[0], histories)
-        actions, _ = super().predict(one, None, None, deterministic)
+        actions, _ = super().predict(histories if vectorized else row(histories, 0), None, None, deterministic)
         return actions, state
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
