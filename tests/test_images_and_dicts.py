@@ -223,3 +223,11 @@ def test_b11_per_sample_updates_on_images_warn_of_their_measured_cost(recwarn):
     BlogDQN("CnnPolicy", FrameEnv((2, 36, 36)), per_sample_updates=False)
     BlogDQN("MlpPolicy", "CartPole-v1")  # vectors: the kernel's per-sample updates are the fast path
     assert not [w for w in recwarn if "per_sample_updates=True" in str(w.message)]
+
+
+def test_b1_boolean_frames_keep_their_channels_last_even_when_square():
+    """MinAtar's Seaquest frames are 10x10x10: the channels are gymnasium's last, not SB3's guess of the smallest axis."""
+    env = VecHistory(DummyVecEnv([lambda: FrameEnv((10, 10, 10), dtype=np.bool_)]), history_length=2)
+    assert env.observation_space.shape == (10, 10, 20)
+    first = VecHistory(DummyVecEnv([lambda: FrameEnv((10, 10, 10), dtype=np.bool_)]), 2, channels_order="first")
+    assert first.observation_space.shape == (20, 10, 10)

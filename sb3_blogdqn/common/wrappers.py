@@ -13,7 +13,12 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.preprocessing import get_flattened_obs_dim, is_image_space_channels_first, preprocess_obs
+from stable_baselines3.common.preprocessing import (
+    get_flattened_obs_dim,
+    is_image_space,
+    is_image_space_channels_first,
+    preprocess_obs,
+)
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
@@ -110,13 +115,18 @@ def history_space(state_space: spaces.Box, history_length: int, channel_axis: in
 def state_channel_axis(state_space: spaces.Space, channels_order: str | None = None) -> int | None:
     """
     Where an image state's channels are (0 or -1), or None for a vector. ``channels_order`` ("first" or
-    "last") says it; else SB3's guess (``is_image_space_channels_first``: the smallest dimension).
+    "last") says it; else, for uint8 images, SB3's guess (``is_image_space_channels_first``: the smallest
+    dimension; SB3 transposes those to channels first), and for other images gymnasium's convention, last
+    (MinAtar's booleans: a 10x10x10 Seaquest frame defeats the guess).
     """
     if not is_image_state(state_space):
         return None
-    if channels_order is None:
-        return 0 if is_image_space_channels_first(cast(spaces.Box, state_space)) else -1
-    return 0 if channels_order == "first" else -1
+    if channels_order is not None:
+        return 0 if channels_order == "first" else -1
+    box = cast(spaces.Box, state_space)
+    if is_image_space(box, check_channels=False):
+        return 0 if is_image_space_channels_first(box) else -1
+    return -1
 
 
 class VecHistory(VecEnvWrapper):
@@ -140,9 +150,9 @@ class VecHistory(VecEnvWrapper):
         an image, or a Dict of those)
     :param history_length: number of states in the history (the blog's ``agent_hist_len``); 1 over
         an env that stacks frames already (``VecFrameStack``)
-    :param channels_order: ``"first"`` or ``"last"``: where images keep their channels; None
-        guesses as SB3 does (the smallest dimension), which a square image with as many channels
-        as rows (MinAtar's Seaquest, 10×10×10) needs stated
+    :param channels_order: ``"first"`` or ``"last"``: where images keep their channels; None takes
+        SB3's guess for uint8 images (the smallest dimension) and gymnasium's convention, last, for
+        others (MinAtar's boolean frames)
     """
 
     observation_space: spaces.Box | spaces.Dict  # type: ignore[assignment]
