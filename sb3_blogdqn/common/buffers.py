@@ -7,7 +7,6 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
-from stable_baselines3.common.type_aliases import DictReplayBufferSamples, ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
 # numpy's legacy random_sample is genrand_res53: a 27-bit and a 26-bit Mersenne Twister output
@@ -85,26 +84,11 @@ def sample_without_replacement(n: int, k: int) -> np.ndarray:
     return out
 
 
-def distinct_rows(size: int, batch_size: int) -> np.ndarray:
-    """Rows of ``batch_size`` distinct transitions of a memory holding ``size``, drawn uniformly (B7)."""
-    if batch_size > size:
-        raise ValueError(
-            f"Cannot sample {batch_size} distinct transitions from a replay memory holding {size}: "
-            "sampling is without replacement (B7). Lower batch_size or store more transitions first."
-        )
-    return sample_without_replacement(size, batch_size)
-
-
-class HistoryReplayBuffer(ReplayBuffer):
+class OneRowPerTransition:
     """
-    FIFO replay memory of single transitions, sampled without replacement.
-
-    SB3's ``ReplayBuffer`` stores one row per ``env.step()`` holding every env's
-    transition, and samples with replacement. The blog stores only transitions whose
-    history is full (B2), one at a time, in a FIFO of ``buffer_size`` transitions (B5),
-    and draws a minibatch *without* replacement (B7, ``random.sample``). So this buffer
-    is always laid out for one env; BlogDQN adds each stored env's transition as its own
-    row. Observations are raw histories: standardization happens in the policy (B4).
+    What BlogDQN's memories add to SB3's buffers (mixed in before them): one row per stored
+    transition, whatever the number of envs (B2, B5), and minibatches drawn without
+    replacement (B7, the blog's ``random.sample``).
     """
 
     def __init__(
@@ -117,15 +101,34 @@ class HistoryReplayBuffer(ReplayBuffer):
         **kwargs: Any,
     ) -> None:
         # The vectorized n_envs is irrelevant: every transition gets its own row.
-        super().__init__(buffer_size, observation_space, action_space, device, n_envs=1, **kwargs)
+        super().__init__(buffer_size, observation_space, action_space, device, n_envs=1, **kwargs)  # type: ignore[call-arg]
 
     def sample_indices(self, batch_size: int) -> np.ndarray:
         """Rows of ``batch_size`` distinct stored transitions, drawn uniformly (B7)."""
-        return distinct_rows(self.size(), batch_size)
+        size = self.size()  # type: ignore[attr-defined]
+        if batch_size > size:
+            raise ValueError(
+                f"Cannot sample {batch_size} distinct transitions from a replay memory holding {size}: "
+                "sampling is without replacement (B7). Lower batch_size or store more transitions first."
+            )
+        return sample_without_replacement(size, batch_size)
 
-    def sample(self, batch_size: int, env: VecNormalize | None = None) -> ReplayBufferSamples:
+    def sample(self, batch_size: int, env: VecNormalize | None = None) -> Any:
         """Draw ``batch_size`` distinct stored transitions uniformly (B7)."""
-        return self._get_samples(self.sample_indices(batch_size), env=env)
+        return self._get_samples(self.sample_indices(batch_size), env=env)  # type: ignore[attr-defined]
+
+
+class HistoryReplayBuffer(OneRowPerTransition, ReplayBuffer):
+    """
+    FIFO replay memory of single transitions, sampled without replacement.
+
+    SB3's ``ReplayBuffer`` stores one row per ``env.step()`` holding every env's
+    transition, and samples with replacement. The blog stores only transitions whose
+    history is full (B2), one at a time, in a FIFO of ``buffer_size`` transitions (B5),
+    and draws a minibatch *without* replacement (B7, ``random.sample``). So this buffer
+    is always laid out for one env; BlogDQN adds each stored env's transition as its own
+    row. Observations are raw histories: standardization happens in the policy (B4).
+    """
 
 
 class NStepHistoryReplayBuffer(HistoryReplayBuffer, NStepReplayBuffer):
@@ -136,24 +139,5 @@ class NStepHistoryReplayBuffer(HistoryReplayBuffer, NStepReplayBuffer):
     """
 
 
-class DictHistoryReplayBuffer(DictReplayBuffer):
+class DictHistoryReplayBuffer(OneRowPerTransition, DictReplayBuffer):
     """BlogDQN's memory (B5, B7) for Dict observations: one row per stored transition, drawn without replacement."""
-
-    def __init__(
-        self,
-        buffer_size: int,
-        observation_space: spaces.Dict,
-        action_space: spaces.Space,
-        device: th.device | str = "auto",
-        n_envs: int = 1,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(buffer_size, observation_space, action_space, device, n_envs=1, **kwargs)
-
-    def sample_indices(self, batch_size: int) -> np.ndarray:
-        """Rows of ``batch_size`` distinct stored transitions, drawn uniformly (B7)."""
-        return distinct_rows(self.size(), batch_size)
-
-    def sample(self, batch_size: int, env: VecNormalize | None = None) -> DictReplayBufferSamples:  # type: ignore[override]
-        """Draw ``batch_size`` distinct stored transitions uniformly (B7)."""
-        return self._get_samples(self.sample_indices(batch_size), env=env)
