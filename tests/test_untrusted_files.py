@@ -11,7 +11,6 @@ import base64
 import contextlib
 import json
 import pickle
-import random
 import signal
 import subprocess
 import sys
@@ -258,13 +257,18 @@ while True:  # nothing but saves over the files of the round before: a kill land
 def test_sigkill_during_saves_leaves_the_previous_files_whole(tmp_path):
     script = tmp_path / "saver.py"
     script.write_text(_SAVER)
-    temporaries = []
-    for _ in range(3):
+    temporaries: list[str] = []
+    for kill in range(10):  # at least 3 kills, and on until one has cut a save (its temporary file left)
+        if kill >= 3 and temporaries:
+            break
         saver = subprocess.Popen([sys.executable, "-W", "ignore", str(script), str(tmp_path)], stdout=subprocess.PIPE,
                                  text=True)
         try:
             assert saver.stdout.readline().strip() == "saved"  # every file exists: the next saves replace them
-            time.sleep(random.uniform(0.0, 0.3))
+            # Kill while a save is writing (a temporary file exists), not at a time left to chance.
+            deadline = time.monotonic() + 30
+            while not any(tmp_path.glob(".*.tmp")) and time.monotonic() < deadline:
+                time.sleep(0.001)
         finally:
             saver.send_signal(signal.SIGKILL)
             saver.wait(timeout=60)
@@ -273,7 +277,7 @@ def test_sigkill_during_saves_leaves_the_previous_files_whole(tmp_path):
         model.load_replay_buffer(tmp_path / "buffer.pkl")
         assert model.replay_buffer.size() > 0 and model.replay_buffer.buffer_size == 300_000
         assert VecStandardScaler.load(tmp_path / "scaler.json", make_blog_env("CartPole-v1")).fitted
-    assert temporaries, "no kill landed inside a save"
+    assert temporaries, "no kill landed inside a save in 10 tries"
 
 
 def test_a_checkpoint_scan_runs_nothing_from_the_zips_it_reads(saved_model, tmp_path):
