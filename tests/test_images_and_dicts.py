@@ -231,3 +231,17 @@ def test_b1_boolean_frames_keep_their_channels_last_even_when_square():
     assert env.observation_space.shape == (10, 10, 20)
     first = VecHistory(DummyVecEnv([lambda: FrameEnv((10, 10, 10), dtype=np.bool_)]), 2, channels_order="first")
     assert first.observation_space.shape == (20, 10, 10)
+
+
+def test_a_nan_in_a_dict_observation_is_named_and_n_step_returns_on_a_dict_are_refused():
+    class NaNDictEnv(FrameEnv):
+        def _obs(self):
+            obs = super()._obs()
+            obs["vec"][0] = np.nan if self.t >= 15 else obs["vec"][0]
+            return obs
+
+    model = BlogDQN("MultiInputPolicy", NaNDictEnv(dict_obs=True), per_sample_updates=False, seed=0)
+    with pytest.raises(ValueError, match="non-finite next observation"):
+        model.learn(30)
+    with pytest.raises(BAD_INPUT, match="n_steps=3 with Dict observations"):
+        BlogDQN("MultiInputPolicy", FrameEnv(dict_obs=True), n_steps=3)

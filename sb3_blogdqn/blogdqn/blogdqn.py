@@ -327,9 +327,9 @@ class BlogDQN(DQN):
         if not self._warmup_done and self.standardize_inputs:
             space = self.observation_space
             boxes = space.spaces if isinstance(space, spaces.Dict) else space
-            bounds = map_observations(lambda box: (box.low, box.high), boxes)
+            bounds = map_observations(lambda box: (box.low, box.high), boxes) if self.scaler_from_bounds else None
             self.policy.fit_scaler(map_observations(lambda x: x[: self.warmup_size, 0], self.replay_buffer.observations),
-                                   bounds if self.scaler_from_bounds else None)
+                                   bounds)
         self._warmup_done = True
         self._last_obs = self.env.reset()  # type: ignore[assignment,union-attr]
         self._last_episode_starts = np.ones(self.n_envs, dtype=bool)

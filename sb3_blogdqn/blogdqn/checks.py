@@ -261,6 +261,9 @@ def space_problems(arguments: dict[str, Any], observation_space: spaces.Space) -
         normalized = not arguments["standardize_inputs"] or kwargs.get("normalize_images") is False
         problems += nature_cnn_problems(extractor, cast(spaces.Box, observation_space), normalized)
     buffer_class = arguments["replay_buffer_class"]
+    if dict_space and is_integer(arguments["n_steps"]) and arguments["n_steps"] > 1:
+        problems.append(Problem(f"n_steps={arguments['n_steps']} with Dict observations: SB3's n-step memory holds "
+                                "arrays, not Dicts. Pass n_steps=1 (the blog's one-step targets, B10).", space=True))
     if buffer_class is not None and dict_space != issubclass(buffer_class, DictReplayBuffer):
         problems.append(Problem(f"replay_buffer_class {buffer_class.__name__} cannot hold the env's observations "
                                 f"({described(observation_space)}): pass None for BlogDQN's memory.", space=True))

@@ -22,6 +22,7 @@ from sb3_blogdqn.common.checks import (
     observation_space_problems,
     raise_problems,
 )
+from sb3_blogdqn.common.observations import finite_rows, row, with_batch_axis
 from sb3_blogdqn.common.wrappers import VecHistory, VecStandardScaler, frame_stack_problems
 
 
@@ -114,15 +115,15 @@ def nonfinite_transitions(
     drops them: a NaN or inf must never reach the memory, the StandardScaler (B4) or the weights.
     """
     checks = {
-        "history": np.isfinite(histories).all(axis=1),
-        "next observation": np.array([np.isfinite(obs).all() for obs in next_observations]),
+        "history": finite_rows(histories),
+        "next observation": np.array([finite_rows(with_batch_axis(obs))[0] for obs in next_observations]),
         "reward": np.isfinite(rewards),
     }
     finite = np.logical_and.reduce(list(checks.values()))
     if on_nonfinite == "raise" and not finite.all():
         i = int(np.flatnonzero(~finite)[0])
         what = next(name for name, ok in checks.items() if not ok[i])
-        values = {"history": histories[i], "next observation": next_observations[i], "reward": rewards[i]}
+        values = {"history": row(histories, i), "next observation": next_observations[i], "reward": rewards[i]}
         raise ValueError(
             f"Env {i} gave a non-finite {what} (NaN or inf) at timestep {num_timesteps}: "
             f"{np.asarray(values[what]).tolist()}. BlogDQN stops before storing it: it must not reach the replay "
