@@ -439,8 +439,10 @@ class ZooPreset:
 
     def _preprocessed(self) -> tuple[dict[str, Any], int, list[BaseCallback]]:
         manager = _experiment_manager(self.algo, self.env_id)
+        hyperparams = dict(self.hyperparams)
+        evaluate_policy_kwargs(hyperparams)  # the Zoo's own eval would not know sb3_blogdqn.MinAtarCNN
         with contextlib.redirect_stdout(io.StringIO()):
-            kwargs, _, callbacks, _ = manager._preprocess_hyperparams(dict(self.hyperparams))
+            kwargs, _, callbacks, _ = manager._preprocess_hyperparams(hyperparams)
         return kwargs, manager.n_timesteps, callbacks
 
     @property
