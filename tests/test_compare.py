@@ -669,3 +669,5 @@ def test_minatar_presets_are_the_papers_dqn_and_blogdqns_cnn_entry() -> None:
             assert (kwargs["buffer_size"], kwargs["learning_starts"], kwargs["target_update_interval"]) == (
                 100_000, 5000, 1000)
             assert kwargs["exploration_fraction"] == pytest.approx(0.1)  # 100k steps of the 1M budget
+            # QR-DQN's pairwise loss costs N² per sample: 50 quantiles, not sb3-contrib's 200 (benchmarks/quantile_cost.py).
+            assert kwargs["policy_kwargs"].get("n_quantiles") == (50 if name == "qrdqn-minatar" else None)

@@ -254,6 +254,17 @@ def test_atari_and_minatar_entries_train_and_enjoy_through_the_launcher(env_id: 
     assert "Loading" in result.stdout
 
 
+@pytest.mark.filterwarnings("ignore:per_sample_updates=True")  # the blog entry's B11 on frames, warned of by design
+@pytest.mark.parametrize("algo", ["blogdqn", "blogdqn_tuned"])
+def test_load_preset_builds_minatar_entries_with_the_papers_network(algo: str) -> None:
+    """load_preset evaluates an entry's policy_kwargs with sb3_blogdqn in scope, as the launcher does."""
+    from sb3_blogdqn import MinAtarCNN
+
+    model = zoo.load_preset("MinAtar/Breakout-v1", algo).make_model(seed=0)
+    assert type(model.policy).__name__ == "CnnPolicy"
+    assert isinstance(model.policy.q_net.features_extractor, MinAtarCNN)
+
+
 @pytest.mark.parametrize(("override", "wrapper"), [("frame_stack:4", "VecFrameStack"), ("normalize:True", "VecNormalize")])
 def test_frame_stack_or_normalize_config_is_refused(override: str, wrapper: str, tmp_path: Path) -> None:
     """B1/B4: BlogDQN keeps its own history (of vectors) and scaler; the error says so and names the config key."""
@@ -451,7 +462,8 @@ def test_every_tuned_entry_builds_its_models_arguments(env_id):
         assert model.lr_schedule(1.0) == pytest.approx(float(entry["learning_rate"][4:]))
         assert model.lr_schedule(0.0) == 0.0
     assert preset.n_timesteps == entry["n_timesteps"]
-    assert model.uses_kernel, "a tuned preset runs on the fused kernel"
+    # The fused kernel serves MLPs; image entries (MinAtar's) run on the torch path.
+    assert model.uses_kernel == (entry["policy"] == "MlpPolicy")
 
 
 def test_a_tuned_preset_trains_in_one_line_with_its_episode_budget():
