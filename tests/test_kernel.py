@@ -241,6 +241,44 @@ def test_kernel_batched_fit_leaves_out_zero_gradients_to_the_bit():
         assert not kernel._all_finite((*params, np.array([1.0, value], np.float32)))
 
 
+@kernel._ordered
+def _forward_columns_one_product_per_pass(params, sizes, offsets, columns):
+    """The targets' forward pass as the plain loops it stands for: one product per pass over the minibatch."""
+    for layer in range(len(sizes) - 1):
+        weight, bias, n_in = params[2 * layer], params[2 * layer + 1], sizes[layer]
+        for o in range(sizes[layer + 1]):
+            y = columns[offsets[layer + 1] + o]
+            y[:] = 0.0
+            for i in range(n_in):
+                for c in range(columns.shape[1]):
+                    y[c] = y[c] + weight[o * n_in + i] * columns[offsets[layer] + i, c]
+            for c in range(columns.shape[1]):
+                total = y[c] + bias[o]
+                y[c] = 0.0 if layer < len(sizes) - 2 and total < 0 else total
+
+
+@pytest.mark.parametrize("sizes", [[9, 66, 61, 6], [16, 20, 20, 10, 2], [24, 256, 75]])
+def test_kernel_targets_forward_sums_in_the_order_of_the_inputs_to_the_bit(sizes):
+    """
+    The targets' forward pass adds four inputs' products into four outputs per pass over the
+    minibatch: each element still sums its products in the order of the inputs, from zero, then
+    its bias, to the bit of one product per pass (widths off multiples of 4 included).
+    """
+    rng = np.random.default_rng(1)
+    sizes = np.array(sizes)
+    params = tuple(rng.standard_normal(n).astype(np.float32)
+                   for layer in range(len(sizes) - 1) for n in (sizes[layer + 1] * sizes[layer], sizes[layer + 1]))
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    columns = np.zeros((offsets[-1], 37), np.float32)
+    columns[: sizes[0]] = rng.standard_normal((sizes[0], 37))
+    expected = columns.copy()
+    _forward_columns_one_product_per_pass(params, sizes, offsets, expected)
+    network = kernel.Network(params, np.zeros(sizes[0], np.float32), np.ones(sizes[0], np.float32), sizes, 0)
+    kernel._forward_columns(network, offsets, columns)
+    assert (expected[offsets[1] : offsets[-2]] == 0).any()  # ReLU was on
+    np.testing.assert_array_equal(columns.view(np.int32), expected.view(np.int32))
+
+
 def test_kernel_n_step_returns_stop_at_episode_ends_and_at_the_newest_row(trained_n_step):
     """SB3's NStepReplayBuffer's returns, discounts and bootstrap rows, row by row, from the kernel's helper."""
     buffer = trained_n_step.replay_buffer
