@@ -241,7 +241,11 @@ def test_a_nan_in_a_dict_observation_is_named_and_n_step_returns_on_a_dict_are_r
             return obs
 
     model = BlogDQN("MultiInputPolicy", NaNDictEnv(dict_obs=True), per_sample_updates=False, seed=0)
-    with pytest.raises(ValueError, match="non-finite next observation"):
+    with pytest.raises(ValueError, match="non-finite next observation") as error:
         model.learn(30)
+    # Each key by where its NaN is, not every pixel of the frame.
+    message = str(error.value)
+    assert "'frame': an array of shape (8, 36, 36), all finite" in message
+    assert "nan" in message.split("'vec': ")[1].split("]")[0] and len(message) < 1000
     with pytest.raises(BAD_INPUT, match="n_steps=3 with Dict observations"):
         BlogDQN("MultiInputPolicy", FrameEnv(dict_obs=True), n_steps=3)

@@ -22,7 +22,7 @@ from sb3_blogdqn.common.checks import (
     observation_space_problems,
     raise_problems,
 )
-from sb3_blogdqn.common.observations import finite_rows, row, with_batch_axis
+from sb3_blogdqn.common.observations import describe_nonfinite, finite_rows, row, with_batch_axis
 from sb3_blogdqn.common.wrappers import VecHistory, VecStandardScaler, frame_stack_problems
 
 
@@ -126,7 +126,7 @@ def nonfinite_transitions(
         values = {"history": row(histories, i), "next observation": next_observations[i], "reward": rewards[i]}
         raise ValueError(
             f"Env {i} gave a non-finite {what} (NaN or inf) at timestep {num_timesteps}: "
-            f"{np.asarray(values[what]).tolist()}. BlogDQN stops before storing it: it must not reach the replay "
+            f"{describe_nonfinite(values[what])}. BlogDQN stops before storing it: it must not reach the replay "
             "memory, the StandardScaler (B4, which would spread it to every input) or the weights. Fix the env or "
             "clip it with a wrapper (gymnasium.wrappers.ClipReward, TransformObservation), or pass "
             "on_nonfinite='skip' to drop such transitions with a warning."

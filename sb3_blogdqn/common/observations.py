@@ -51,3 +51,21 @@ def finite_rows(observations: Any) -> np.ndarray:
         if part.dtype.kind == "f":
             finite &= np.isfinite(part.reshape(len(part), -1)).all(axis=1)
     return finite
+
+
+def describe_nonfinite(observation: Any, shown: int = 64) -> str:
+    """
+    One observation (or reward) for an error message: in full up to ``shown`` values, else (a
+    frame, a long history) its shape and where its NaN and inf values are; per key for a Dict.
+    """
+    if isinstance(observation, dict):
+        return "{" + ", ".join(f"{key!r}: {describe_nonfinite(value, shown)}" for key, value in observation.items()) + "}"
+    array = np.asarray(observation)
+    if array.size <= shown:
+        return str(array.tolist())
+    bad = ~np.isfinite(array) if array.dtype.kind == "f" else np.zeros(array.shape, dtype=bool)
+    if not bad.any():
+        return f"an array of shape {array.shape}, all finite"
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    return (f"an array of shape {array.shape} with {int(bad.sum())} non-finite values, the first "
+            f"{array[first]} at index {first}")
