@@ -671,3 +671,20 @@ def test_minatar_presets_are_the_papers_dqn_and_blogdqns_cnn_entry() -> None:
             assert kwargs["exploration_fraction"] == pytest.approx(0.1)  # 100k steps of the 1M budget
             # QR-DQN's pairwise loss costs N² per sample: 50 quantiles, not sb3-contrib's 200 (benchmarks/quantile_cost.py).
             assert kwargs["policy_kwargs"].get("n_quantiles") == (50 if name == "qrdqn-minatar" else None)
+
+
+def test_atari_100k_presets_learn_within_the_100k_budget() -> None:
+    """dqn-atari100k / blogdqn-atari100k: the Zoo's Atari DQN and blogdqn.yml's atari: entry, 100k agent steps."""
+    from sb3_blogdqn.compare.presets import PRESETS, resolve
+    from sb3_blogdqn.zoo import register_env_families
+
+    register_env_families()
+    env_id = "BreakoutNoFrameskip-v4"
+    dqn = resolve("dqn-atari100k", PRESETS["dqn-atari100k"], env_id)
+    hyperparams = dqn["hyperparams"]
+    assert dqn["n_timesteps"] == 100_000 and hyperparams["frame_stack"] == 4 and hyperparams["policy"] == "CnnPolicy"
+    # The Zoo's schedule would start learning only at the end of the budget.
+    assert hyperparams["learning_starts"] == 1600 and hyperparams["exploration_fraction"] == pytest.approx(0.1)
+    blog = resolve("blogdqn-atari100k", PRESETS["blogdqn-atari100k"], env_id)
+    assert blog["n_timesteps"] == 100_000 and blog["max_episodes"] >= 100_000  # the steps end it, not B15
+    assert blog["hyperparams"]["per_sample_updates"] is False and blog["hyperparams"]["buffer_size"] == 2000

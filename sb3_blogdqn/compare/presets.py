@@ -106,6 +106,18 @@ MINATAR_QRDQN_HYPERPARAMS: dict[str, Any] = {
     "policy_kwargs": MINATAR_DQN_HYPERPARAMS["policy_kwargs"][:-1] + ", n_quantiles=50)",
 }
 
+# The Atari 100k budget (Kaiser et al., 2019: 100,000 agent steps, 400,000 frames) on the RL Zoo's
+# `atari:` entries, where the Zoo's own schedule (10M steps, learning after 100,000) would not learn at
+# all: SB3's DQN with the Zoo's Atari hyperparameters (AtariWrapper, 4 stacked frames, NatureCNN,
+# memory 100,000, Adam 1e-4, one update of 32 every 4 steps, target every 1,000, ε to 0.01 over 10%)
+# but learning after 1,600 steps (data-efficient Rainbow's, van Hasselt et al., 2019), ε over the first
+# 10,000; BlogDQN with zoo_configs/blogdqn.yml's `atari:` entry (the blog's settings on the same
+# frames) but one Adam step on the minibatch (B11's 32 per-sample steps through the CNN run at about
+# 4 env steps/s here, 7 hours per run: benchmarks/image_throughput.md).
+ATARI_100K_STEPS = 100_000
+DQN_ATARI_100K_HYPERPARAMS: dict[str, Any] = {"n_timesteps": ATARI_100K_STEPS, "learning_starts": 1600}
+BLOGDQN_ATARI_100K_HYPERPARAMS: dict[str, Any] = {"n_timesteps": ATARI_100K_STEPS, "per_sample_updates": False}
+
 # BlogDQN switches turned, one at a time, to what standard DQN does (README option table).
 ABLATION_SWITCHES: dict[str, dict[str, Any]] = {
     "b8": {"exploration_fraction": 0.1},  # SB3's linear ε over 10% of the budget, not 1000 decisions
@@ -149,6 +161,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # BlogDQN with each env's entry of the shipped zoo_configs/blogdqn.yml: the blog's settings, and
     # CnnPolicy on MinAtar's and Atari's frames, where the plain blogdqn preset builds an MLP.
     "blogdqn-entry": {"algo": "blogdqn", "zoo_config": "blogdqn"},
+    # Atari at the 100k budget, for *NoFrameskip-v4 envs.
+    "dqn-atari100k": {"algo": "dqn", "zoo": True, "exploration_steps": 10_000, "hyperparams": DQN_ATARI_100K_HYPERPARAMS},
+    # The step budget ends its runs, not B15's 400 episodes (a life is an episode under AtariWrapper).
+    "blogdqn-atari100k": {"algo": "blogdqn", "zoo_config": "blogdqn", "max_episodes": ATARI_100K_STEPS,
+                          "hyperparams": BLOGDQN_ATARI_100K_HYPERPARAMS},
     # The tuned BlogDQN: each env's entry of the shipped zoo_configs/blogdqn_tuned.yml, budget included.
     "blogdqn-tuned": {"algo": "blogdqn", "zoo_config": "blogdqn_tuned"},
     **_ablation_presets(),
