@@ -69,6 +69,30 @@ def test_b1_b3_history_of_images_stacks_channels_oldest_first_padded_with_the_fi
     assert frames(obs[0], 2, channel_axis) == [10, 10, 10, 10]  # the next episode starts padded (B3)
 
 
+@pytest.mark.parametrize("history_length", [1, 4])
+@pytest.mark.parametrize("shape", [(36, 36, 2), (2, 36, 36)])
+def test_b5_a_stored_history_is_the_state_before_the_step_not_after(shape, history_length):
+    """
+    B5: each transition pairs the history before a step with the one after. VecHistory returns a new
+    array each step, so the one BlogDQN keeps to store with the next is never shifted under it (a
+    channels-last history of one frame once came back as a view of the histories, and every stored
+    state equalled its next state).
+    """
+    env = VecHistory(DummyVecEnv([lambda: FrameEnv(shape)]), history_length=history_length)
+    before = env.reset()
+    after, _, _, _ = env.step(np.array([0]))
+    assert int(before.max()) == 10 and int(after.max()) == 11
+    model = BlogDQN("CnnPolicy", FrameEnv(shape), history_length=history_length, learning_starts=20,
+                    per_sample_updates=False, seed=0)
+    model.learn(30)
+    memory = model.replay_buffer
+    n = memory.size()
+    stored, next_stored = memory.observations[:n, 0], memory.next_observations[:n, 0]
+    axes = tuple(range(1, stored.ndim))
+    # Every frame holds its step index: each next state is one step on.
+    assert (next_stored.max(axis=axes).astype(int) == stored.max(axis=axes).astype(int) + 1).all()
+
+
 def test_b1_history_of_a_dict_stacks_each_key():
     env = VecHistory(DummyVecEnv([lambda: FrameEnv(dict_obs=True)]), history_length=3)
     assert env.observation_space["frame"].shape == (36, 36, 6) and env.observation_space["vec"].shape == (9,)

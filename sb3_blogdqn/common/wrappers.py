@@ -94,13 +94,18 @@ class Histories:
         return self.laid_out(self.array)
 
     def laid_out(self, array: np.ndarray) -> np.ndarray:
-        """``array``, histories ``(n, history_length, *state_shape)``, laid out as :meth:`flat` lays them out."""
+        """
+        ``array``, histories ``(n, history_length, *state_shape)``, laid out as :meth:`flat` lays them
+        out, always in a new array: a view would change under the caller when :meth:`push` shifts the
+        histories in place (BlogDQN keeps the last observation to store it with the next one, B5).
+        """
         n = len(array)
         if self.channel_axis is None:
             return array.reshape(n, -1).copy()
         if self.channel_axis == 0:  # (k, C, H, W) -> (k*C, H, W): the oldest state's channels first
             return array.reshape(n, -1, *array.shape[3:]).copy()
-        return np.moveaxis(array, 1, -2).reshape(*array.shape[:1], *array.shape[2:-1], -1)  # (H, W, k*C)
+        # (H, W, k*C): a copy whenever k > 1; with k = 1 the reshape is a view of the histories.
+        return np.moveaxis(array, 1, -2).reshape(*array.shape[:1], *array.shape[2:-1], -1).copy()
 
 
 def history_space(state_space: spaces.Box, history_length: int, channel_axis: int | None) -> spaces.Box:
