@@ -688,3 +688,19 @@ def test_atari_100k_presets_learn_within_the_100k_budget() -> None:
     blog = resolve("blogdqn-atari100k", PRESETS["blogdqn-atari100k"], env_id)
     assert blog["n_timesteps"] == 100_000 and blog["max_episodes"] >= 100_000  # the steps end it, not B15
     assert blog["hyperparams"]["per_sample_updates"] is False and blog["hyperparams"]["buffer_size"] == 2000
+
+
+def test_a_report_of_minatar_runs_registers_the_minatar_envs_itself(tmp_path: Path) -> None:
+    """`compare report` in a fresh process reads a MinAtar env's spec (its solved threshold): gymnasium 1.x registers none."""
+    import subprocess
+    import sys
+
+    from sb3_blogdqn.compare.__main__ import main
+
+    out = tmp_path / "minatar"
+    assert main(["--env", "MinAtar/Breakout-v1", "--configs", "dqn-minatar", "--seeds", "1", "--timesteps", "300",
+                 "--eval-freq", "150", "--eval-episodes", "1", "--no-progress", "--no-report", "--out", str(out)]) == 0
+    report = subprocess.run([sys.executable, "-m", "sb3_blogdqn.compare", "report", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "MinAtar/Breakout-v1" in (out / "summary.md").read_text()

@@ -102,6 +102,9 @@ def report_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from sb3_blogdqn.zoo import register_env_families
+
+    register_env_families()  # MinAtar and Atari ids, when their extras are installed (the report reads their specs too)
     if argv[:1] == ["report"]:
         args = report_parser().parse_args(argv[1:])
         from sb3_blogdqn.compare.report import NoFinishedRunsError, write_report
@@ -113,9 +116,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Report: {summary}")
         return 0
     args = run_parser().parse_args(argv[1:] if argv[:1] == ["run"] else argv)
-    from sb3_blogdqn.zoo import register_env_families
-
-    register_env_families()  # MinAtar and Atari ids, when their extras are installed
     if args.list_presets:
         print(describe_presets())
         return 0
