@@ -104,8 +104,9 @@ class Histories:
             return array.reshape(n, -1).copy()
         if self.channel_axis == 0:  # (k, C, H, W) -> (k*C, H, W): the oldest state's channels first
             return array.reshape(n, -1, *array.shape[3:]).copy()
-        # (H, W, k*C): a copy whenever k > 1; with k = 1 the reshape is a view of the histories.
-        return np.moveaxis(array, 1, -2).reshape(*array.shape[:1], *array.shape[2:-1], -1).copy()
+        stacked = np.moveaxis(array, 1, -2).reshape(*array.shape[:1], *array.shape[2:-1], -1)  # (H, W, k*C)
+        # The reshape copies whenever k > 1; with k = 1 it is a view of the histories: copy that one only.
+        return stacked.copy() if np.may_share_memory(stacked, array) else stacked
 
 
 def history_space(state_space: spaces.Box, history_length: int, channel_axis: int | None) -> spaces.Box:
