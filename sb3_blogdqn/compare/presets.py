@@ -80,6 +80,8 @@ DQN_BLOGLIKE_INPUTS_HYPERPARAMS: dict[str, Any] = {
 # momentum 0.95, minimum squared gradient 0.01), the target network copied every 1,000 steps, the Huber
 # loss, no clipping, γ 0.99, ε from 1 to 0.1 over 100,000 steps (the paper counts them after the random
 # play, SB3 from the first step). The budget is 1M steps, where the paper trains 5M frames.
+_MINATAR_POLICY_KWARGS = ("features_extractor_class=sb3_blogdqn.MinAtarCNN, optimizer_class=th.optim.RMSprop, "
+                          "optimizer_kwargs=dict(alpha=0.95, eps=0.01, centered=True)")
 MINATAR_DQN_HYPERPARAMS: dict[str, Any] = {
     "policy": "CnnPolicy",
     "n_timesteps": 1_000_000,
@@ -94,8 +96,7 @@ MINATAR_DQN_HYPERPARAMS: dict[str, Any] = {
     "exploration_initial_eps": 1.0,
     "exploration_final_eps": 0.1,
     "max_grad_norm": 1e10,
-    "policy_kwargs": "dict(features_extractor_class=sb3_blogdqn.MinAtarCNN, optimizer_class=th.optim.RMSprop, "
-                     "optimizer_kwargs=dict(alpha=0.95, eps=0.01, centered=True))",
+    "policy_kwargs": f"dict({_MINATAR_POLICY_KWARGS})",
 }
 # QR-DQN on them with 50 quantiles, not sb3-contrib's default of 200 (the QR-DQN paper's, for Atari):
 # the loss compares every pair of quantiles, so its cost grows as their square: at 200, 43 env steps/s
@@ -103,7 +104,7 @@ MINATAR_DQN_HYPERPARAMS: dict[str, Any] = {
 # 325 env steps/s, where SB3's DQN runs 395 (`python benchmarks/quantile_cost.py`, benchmarks/README.md).
 MINATAR_QRDQN_HYPERPARAMS: dict[str, Any] = {
     **MINATAR_DQN_HYPERPARAMS,
-    "policy_kwargs": MINATAR_DQN_HYPERPARAMS["policy_kwargs"][:-1] + ", n_quantiles=50)",
+    "policy_kwargs": f"dict({_MINATAR_POLICY_KWARGS}, n_quantiles=50)",
 }
 
 # The Atari 100k budget (Kaiser et al., 2019: 100,000 agent steps, 400,000 frames) on the RL Zoo's
