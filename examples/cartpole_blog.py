@@ -19,10 +19,16 @@ class BlogProgress(BaseCallback):
 
     def __init__(self, every: int = 20) -> None:
         super().__init__()
-        self.every, self.scores, self.start = every, [], time.time()
+        self.every, self.start = every, time.time()
+        self.scores: list[float] = []
+
+    @property
+    def blogdqn(self) -> BlogDQN:
+        assert isinstance(self.model, BlogDQN), "BlogProgress follows a BlogDQN"
+        return self.model
 
     def _on_step(self) -> bool:
-        if self.model.warming_up:  # the warm-up's random episodes are not learning episodes (B6)
+        if self.blogdqn.warming_up:  # the warm-up's random episodes are not learning episodes (B6)
             return True
         for info in self.locals["infos"]:
             if "episode" in info:
@@ -31,7 +37,7 @@ class BlogProgress(BaseCallback):
                     recent = self.scores[-self.every :]
                     print(
                         f"episode {len(self.scores):4d} | steps {self.num_timesteps:7d} | "
-                        f"eps {self.model.exploration_rate:.4f} | mean of last {self.every}: "
+                        f"eps {self.blogdqn.exploration_rate:.4f} | mean of last {self.every}: "
                         f"{sum(recent) / len(recent):6.1f} | best {max(self.scores):5.1f} | "
                         f"{time.time() - self.start:6.1f} s",
                         flush=True,
