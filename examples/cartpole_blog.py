@@ -22,10 +22,11 @@ class BlogProgress(BaseCallback):
         self.every, self.start = every, time.time()
         self.scores: list[float] = []
 
-    @property
-    def blogdqn(self) -> BlogDQN:
-        assert isinstance(self.model, BlogDQN), "BlogProgress follows a BlogDQN"
-        return self.model
+    def _init_callback(self) -> None:
+        # Checked once here rather than on every step: the progress line reads BlogDQN's own attributes.
+        if not isinstance(self.model, BlogDQN):
+            raise TypeError(f"BlogProgress follows a BlogDQN, not a {type(self.model).__name__}")
+        self.blogdqn: BlogDQN = self.model
 
     def _on_step(self) -> bool:
         if self.blogdqn.warming_up:  # the warm-up's random episodes are not learning episodes (B6)
