@@ -142,7 +142,7 @@ def convert_blogdqn_params(params: dict[str, Any]) -> dict[str, Any]:
     return hyperparams
 
 
-def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+def sample_blogdqn_params(trial: optuna.trial.BaseTrial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
     """
     Optuna sampler for BlogDQN: the usual DQN hyperparameters, the B-rule switches, and SB3
     DQN's Polyak ``tau`` and ``train_freq``/``gradient_steps`` (each against the blog's choice).
@@ -162,7 +162,7 @@ def sample_blogdqn_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
     return hyperparams
 
 
-def _sample_sizes_and_rates(trial: optuna.Trial) -> dict[str, Any]:
+def _sample_sizes_and_rates(trial: optuna.trial.BaseTrial) -> dict[str, Any]:
     return {
         "learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-2, log=True),
         "one_minus_gamma": trial.suggest_float("one_minus_gamma", 1e-4, 0.05, log=True),
@@ -180,7 +180,7 @@ def _sample_sizes_and_rates(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
-def _sample_switches(trial: optuna.Trial) -> dict[str, Any]:
+def _sample_switches(trial: optuna.trial.BaseTrial) -> dict[str, Any]:
     return {
         # The B-rule switches: True is the blog, False standard DQN.
         "target_update_on_episode_step": trial.suggest_categorical("target_update_on_episode_step", [True, False]),  # B13
@@ -216,7 +216,7 @@ def _sample_switches(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
-def _sample_schedules(trial: optuna.Trial, params: dict[str, Any]) -> None:
+def _sample_schedules(trial: optuna.trial.BaseTrial, params: dict[str, Any]) -> None:
     """B8's, B13's and B11's schedule against SB3's, each with its own parameters, into ``params``."""
     if params["exploration_schedule"] == "per_decision":
         params["exploration_decisions"] = trial.suggest_int("exploration_decisions", 100, 100_000, log=True)  # B8

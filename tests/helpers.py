@@ -33,6 +33,7 @@ class InterruptAt(BaseCallback):
 def load_script(path: Path) -> ModuleType:
     """A script of benchmarks/ (not a package) imported as a module, so tests can call its functions."""
     spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None, f"{path} is not a Python file"
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -43,6 +43,7 @@ def folder_held_by_another_process(folder: Path, name: str) -> Iterator[subproce
     """A process that holds ``FolderLock(folder, name)`` until the block ends, when it is killed (SIGKILL)."""
     holder = subprocess.Popen([sys.executable, "-c", _HOLDER, sb3_blogdqn.common.files.__file__, str(folder), name],
                               stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None
     try:
         with time_limit(30):
             assert holder.stdout.readline() == "held\n"

@@ -114,6 +114,8 @@ def favour(net: nn.Module, action: int) -> None:
 class LearningStepCallback(BaseCallback):
     """Counts the learning steps: callbacks see the warm-up's steps too (B6), as SB3's ``learning_starts``."""
 
+    model: BlogDQN  # follows a BlogDQN: typed so that its own attributes (warming_up, q_net, ...) check
+
     def __init__(self) -> None:
         super().__init__()
         self.n_learning_steps = 0

@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 
 matplotlib.use("Agg")
 
+from stable_baselines3 import DQN
+
 from sb3_blogdqn import load_checkpoint
 from sb3_blogdqn.common.checkpoints import Checkpoint, checkpoint_file_name, find_checkpoint
 from sb3_blogdqn.common.checks import find_vec_wrapper
@@ -172,8 +174,8 @@ def test_b17_plot_shows_scores_in_gray_and_their_running_mean() -> None:
     ax = plot_training_scores(scores, "CartPole-v1")
     gray, mean = ax.get_lines()
     assert gray.get_color() == "gray"
-    np.testing.assert_allclose(gray.get_ydata(), scores)
-    np.testing.assert_allclose(mean.get_ydata(), [10.0, 20.0, 20.0, 30.0])
+    np.testing.assert_allclose(np.asarray(gray.get_ydata(), dtype=float), scores)
+    np.testing.assert_allclose(np.asarray(mean.get_ydata(), dtype=float), [10.0, 20.0, 20.0, 30.0])
     assert ax.get_title() == "CartPole-v1"
 
 
@@ -319,7 +321,8 @@ def test_a_run_killed_mid_run_resumes_from_its_newest_checkpoint(
 ) -> None:
     spec, job = spec_for(config), Job(config, "CartPole-v1", 0)
     folder = job.folder(tmp_path)
-    assert "killed" in run_killed_after(job, spec, tmp_path, monkeypatch, KILLED_AFTER)
+    error = run_killed_after(job, spec, tmp_path, monkeypatch, KILLED_AFTER)
+    assert error is not None and "killed" in error
     assert not (folder / "result.json").exists() and (folder / "error.txt").exists()
     checkpoint = find_checkpoint(folder / CHECKPOINT_DIR)
     assert checkpoint.num_timesteps == resumed_at  # the newest checkpoint; the older ones are gone
@@ -330,9 +333,14 @@ def test_a_run_killed_mid_run_resumes_from_its_newest_checkpoint(
     assert saved_record["evaluations"]["timesteps"] == evaluated
 
     saves = []
+    save = runner.RunCheckpointer.save
+
+    def counted_save(checkpointer: runner.RunCheckpointer) -> None:
+        saves.append(checkpointer.model.num_timesteps)
+        save(checkpointer)
+
     with monkeypatch.context() as patch:
-        save = runner.RunCheckpointer.save
-        patch.setattr(runner.RunCheckpointer, "save", lambda self: saves.append(self.model.num_timesteps) or save(self))
+        patch.setattr(runner.RunCheckpointer, "save", counted_save)
         assert run_job(job, spec, tmp_path, 100, 2, CHECKPOINT_FREQ)[1] is None
     assert saves == later_checkpoints  # the resumed run goes on checkpointing at the multiples of the frequency
     record = json.loads((folder / "result.json").read_text())
@@ -369,8 +377,11 @@ def test_a_resume_continues_the_checkpointed_agent_and_is_reproducible(
     model = restore_checkpoint(spec, find_checkpoint(checkpoint.files["scaler"].parent), env, eval_env,
                                RunRecorder(eval_env, 100, 2), 0, "cpu")
     for venv in (env, eval_env):
-        np.testing.assert_array_equal(find_vec_wrapper(venv, VecStandardScaler).mean, saved_mean)
+        scaler = find_vec_wrapper(venv, VecStandardScaler)
+        assert scaler is not None
+        np.testing.assert_array_equal(scaler.mean, saved_mean)
     # Saved between rollouts: every step so far is stored and counted (only the episode in progress is lost).
+    assert isinstance(model, DQN) and model.replay_buffer is not None
     assert model.num_timesteps == model._n_calls == model.replay_buffer.size() == 400
     assert model.exploration_rate < 1.0
     shutil.rmtree(job.folder(second))
@@ -388,7 +399,7 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path: Path, monkeypat
     assert run_killed_after(job, spec, tmp_path, monkeypatch, KILLED_AFTER) is not None
     other = {**spec, "hyperparams": {**spec["hyperparams"], "learning_rate": 0.5}}
     error = run_job(job, other, tmp_path, 100, 2, CHECKPOINT_FREQ)[1]
-    assert "other settings" in error and "delete that folder" in error
+    assert error is not None and "other settings" in error and "delete that folder" in error
     assert not (job.folder(tmp_path) / "result.json").exists()
 
 
@@ -511,7 +522,6 @@ class Endless(gym.Env):
 
 
 def test_an_evaluation_episode_that_never_ends_is_an_error_not_a_hang() -> None:
-    from stable_baselines3 import DQN
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -619,7 +629,6 @@ def test_a_checkpoint_that_cannot_be_resumed_is_set_aside_and_the_run_restarts(
 
 def test_a_checkpoint_of_sb3s_own_callback_in_a_run_folder_is_set_aside(tmp_path: Path) -> None:
     """A checkpoint without the run's spec (another tool's) cannot tell its settings: not this run's."""
-    from stable_baselines3 import DQN
     from stable_baselines3.common import callbacks as sb3_callbacks
 
     spec, job = spec_for("dqn-bloglike-inputs"), Job("dqn-bloglike-inputs", "CartPole-v1", 0)

@@ -1,5 +1,6 @@
 """Faults and bad input: nothing lost, every error actionable."""
 
+import functools
 import inspect
 import json
 import pickle
@@ -535,7 +536,7 @@ class Poison(gym.Wrapper):
 
 
 def poisoned_env(at: int, what: str):
-    return make_vec_env("CartPole-v1", n_envs=1, seed=0, wrapper_class=Poison, wrapper_kwargs=dict(at=at, what=what))
+    return make_vec_env("CartPole-v1", n_envs=1, seed=0, wrapper_class=functools.partial(Poison, at=at, what=what))
 
 
 def all_weights_finite(model) -> bool:

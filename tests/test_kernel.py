@@ -21,6 +21,7 @@ CPUs and not on others. Trajectories of learning are compared in the reproducibl
 import copy
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ from sb3_blogdqn.blogdqn.learning import sample_replay_indices
 from sb3_blogdqn.common.buffers import NStepHistoryReplayBuffer
 
 ATOL = 1e-5
-QUANTILE = dict(loss="quantile", loss_on_all_actions=False, policy_kwargs=dict(n_quantiles=25))
+QUANTILE: dict[str, Any] = dict(loss="quantile", loss_on_all_actions=False, policy_kwargs=dict(n_quantiles=25))
 
 
 def make_model(use_kernel: bool | None, seed: int = 0, **kwargs) -> BlogDQN:
@@ -62,6 +63,7 @@ def learning_state(model: BlogDQN) -> dict[str, np.ndarray]:
 
 
 def episode_rewards(model: BlogDQN) -> list[float]:
+    assert model.ep_info_buffer is not None
     return [info["r"] for info in model.ep_info_buffer]
 
 
@@ -130,7 +132,7 @@ def test_kernel_gradient_clipping_changes_the_steps(trained):
     assert np.abs(weights[0] - weights[1]).max() > 100 * ATOL
 
 
-TORCH_ADAM = dict(policy_kwargs=dict(optimizer_class=th.optim.Adam, optimizer_kwargs=dict(eps=1e-4)))
+TORCH_ADAM: dict[str, Any] = dict(policy_kwargs=dict(optimizer_class=th.optim.Adam, optimizer_kwargs=dict(eps=1e-4)))
 
 
 @pytest.fixture(scope="module")
@@ -444,6 +446,8 @@ def test_kernel_names_why_it_cannot_serve_a_cuda_model(trained):
 
 class StepRecorder(BaseCallback):
     """Each learning step's action, next observation, and the online Q-values the action was chosen from."""
+
+    model: BlogDQN  # follows a BlogDQN: typed so that its own attributes (warming_up, q_net, ...) check
 
     def __init__(self) -> None:
         super().__init__()

@@ -181,6 +181,8 @@ def test_tau_below_one_is_polyak_averaging_at_the_target_copies():
 class RolloutEnds(BaseCallback):
     """Whether the model was past its warm-up at the end of each rollout (when SB3's loop may train)."""
 
+    model: BlogDQN  # follows a BlogDQN: typed so that its own attributes (warming_up, q_net, ...) check
+
     def __init__(self) -> None:
         super().__init__()
         self.learning: list[bool] = []

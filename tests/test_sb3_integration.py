@@ -29,6 +29,8 @@ SMALL = dict(learning_starts=8, batch_size=8, seed=0)
 class EpisodeRewards(BaseCallback):
     """Collects each finished episode's Monitor return, in order (with ``learning_only``, not the warm-up's, B6)."""
 
+    model: BlogDQN  # follows a BlogDQN: typed so that its own attributes (warming_up, q_net, ...) check
+
     def __init__(self, learning_only: bool = False) -> None:
         super().__init__()
         self.learning_only = learning_only

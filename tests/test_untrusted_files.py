@@ -17,6 +17,7 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import cloudpickle
 import numpy as np
@@ -29,7 +30,7 @@ from sb3_blogdqn import BlogDQN, SetupError, VecStandardScaler, make_blog_env
 from sb3_blogdqn.common.checkpoints import find_checkpoint
 
 SAVED = Path(__file__).parent / "data" / "saved_by_0.1.0"
-SMALL = dict(learning_starts=8, batch_size=8, seed=0)
+SMALL: dict[str, Any] = dict(learning_starts=8, batch_size=8, seed=0)
 
 
 class Payload:

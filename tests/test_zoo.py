@@ -8,8 +8,10 @@ import pickle
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -17,9 +19,10 @@ import pytest
 import torch as th
 import yaml
 from helpers import load_script
+from optuna.storages.journal import JournalFileBackend
 from rl_zoo3.exp_manager import ExperimentManager
 
-from sb3_blogdqn import BlogDQN, VecStandardScaler, make_blog_env, zoo
+from sb3_blogdqn import BlogDQN, VecHistory, VecStandardScaler, make_blog_env, zoo
 from sb3_blogdqn.common.optim import KerasAdam
 
 REPO = Path(__file__).resolve().parent.parent
@@ -107,7 +110,7 @@ def test_configs_are_marked_and_feed_histories_to_every_env() -> None:
     for env_id, config in configs.items():
         assert env_id in gym.envs.registry or env_id == "atari"
         key_line = next(i for i, line in enumerate(lines) if line.startswith(f"{env_id}:"))
-        comment = []  # the comment block right above the entry
+        comment: list[str] = []  # the comment block right above the entry
         while lines[key_line - len(comment) - 1].startswith("#"):
             comment.append(lines[key_line - len(comment) - 1])
         marker = " ".join(comment)
@@ -127,7 +130,7 @@ def test_train_then_enjoy_round_trip(trained: Path) -> None:
         assert (run / name).is_file(), name
     model = BlogDQN.load(run / f"{ENV_ID}.zip")
     assert 400 <= model.num_timesteps < 410
-    assert model.policy.scaler.fitted  # the warm-up happened (B4, B6)
+    assert model.policy.scaler is not None and model.policy.scaler.fitted  # the warm-up happened (B4, B6)
 
     result = run_launcher("enjoy", "--algo", "blogdqn", "--env", ENV_ID, "-f", str(trained), "--no-render",
                           "-n", "300", "--num-threads", "1", cwd=trained.parent)
@@ -143,12 +146,14 @@ def test_continue_training_with_i_keeps_epsilon_and_counters(trained: Path) -> N
     second = BlogDQN.load(trained / "blogdqn" / f"{ENV_ID}_2" / f"{ENV_ID}.zip")
 
     assert second._n_exploration_decisions > first._n_exploration_decisions > 0
-    epsilon = second._schedule.epsilon_at_decision(second._n_exploration_decisions, None)
+    # The blog's schedule is a function of the decision count alone: SB3's last ε (here NaN) is not read.
+    epsilon = second._schedule.epsilon_at_decision(second._n_exploration_decisions, float("nan"))
     assert second.exploration_rate == pytest.approx(epsilon)
     assert second.exploration_rate < first.exploration_rate
     assert second._n_updates > first._n_updates
     assert second._n_target_updates > first._n_target_updates
     # B4: the scaler was fitted once and stays frozen across the continuation.
+    assert first.policy.scaler is not None and second.policy.scaler is not None
     np.testing.assert_array_equal(second.policy.scaler.mean.numpy(), first.policy.scaler.mean.numpy())
     # num_timesteps counts this learn() call only: the Zoo's -n is "this many more steps".
     assert second.num_timesteps < first.num_timesteps
@@ -163,7 +168,7 @@ def test_plot_train_and_all_plots_read_blogdqn_logs(trained: Path, tmp_path: Pat
     plt.close("all")
     zoo.main(["plot_train", "-a", "blogdqn", "-e", ENV_ID, "-f", str(trained), "-w", "2"])
     lines = plt.gcf().axes[0].lines
-    assert len(lines) >= 1 and len(lines[0].get_xdata()) > 0
+    assert len(lines) >= 1 and np.asarray(lines[0].get_xdata()).size > 0
     plt.close("all")
 
     output = tmp_path / "all_plots"
@@ -176,6 +181,22 @@ def test_plot_train_and_all_plots_read_blogdqn_logs(trained: Path, tmp_path: Pat
     plt.close("all")
 
 
+def recording(method: Callable, calls: list[VecStandardScaler]) -> Callable:
+    """``method`` of VecStandardScaler, also appending the scaler it is called on to ``calls``."""
+
+    def recorded(self: VecStandardScaler, *args: Any) -> Any:
+        calls.append(self)
+        return method(self, *args)
+
+    return recorded
+
+
+def statistics(env: VecStandardScaler | VecHistory) -> dict:
+    """A VecStandardScaler's fitted statistics, as lists."""
+    assert isinstance(env, VecStandardScaler) and env.mean is not None and env.scale is not None
+    return {"mean": env.mean.tolist(), "scale": env.scale.tolist()}
+
+
 def test_a_vec_standard_scaler_is_fitted_once_per_run_and_its_statistics_saved_for_eval_enjoy_and_continuing(
     tmp_path: Path, monkeypatch
 ) -> None:
@@ -185,13 +206,9 @@ def test_a_vec_standard_scaler_is_fitted_once_per_run_and_its_statistics_saved_f
     """
     fitted: list[VecStandardScaler] = []  # scalers that fitted statistics on their own play
     given: list[VecStandardScaler] = []  # scalers that took another scaler's or a file's
-    fit, set_statistics_from = VecStandardScaler.fit, VecStandardScaler.set_statistics_from
-    monkeypatch.setattr(VecStandardScaler, "fit", lambda self, data: (fitted.append(self), fit(self, data))[1])
+    monkeypatch.setattr(VecStandardScaler, "fit", recording(VecStandardScaler.fit, fitted))
     monkeypatch.setattr(VecStandardScaler, "set_statistics_from",
-                        lambda self, source: (given.append(self), set_statistics_from(self, source))[1])
-
-    def statistics(scaler: VecStandardScaler) -> dict:
-        return {"mean": scaler.mean.tolist(), "scale": scaler.scale.tolist()}
+                        recording(VecStandardScaler.set_statistics_from, given))
 
     config = ["--algo", "dqn", "--conf-file", str(REPO / "zoo_configs" / "dqn_blog_inputs.yml"), "-f", str(tmp_path)]
     zoo.main(["train", *config, *SHORT, "-n", "200", "--eval-freq", "100", "--eval-episodes", "2"])
@@ -203,14 +220,16 @@ def test_a_vec_standard_scaler_is_fitted_once_per_run_and_its_statistics_saved_f
     # Fitted on the training run's seed, as make_blog_env(..., scaler=32) fits them (B2, B4, B6).
     assert statistics(make_blog_env(ENV_ID, seed=1, scaler=32)) == statistics(training)
 
-    fitted.clear(), given.clear()
+    fitted.clear()
+    given.clear()
     zoo.main(["enjoy", "--algo", "dqn", "--env", ENV_ID, "-f", str(tmp_path), "--no-render", "-n", "50",
               "--num-threads", "1", "--seed", "7"])
     [enjoyed] = given
     assert fitted == [] and statistics(enjoyed) == statistics(training)
     assert statistics(make_blog_env(ENV_ID, seed=7, scaler=32)) != statistics(training)  # its seed's own would differ
 
-    fitted.clear(), given.clear()
+    fitted.clear()
+    given.clear()
     zoo.main(["train", *config, "--env", ENV_ID, "--num-threads", "1", "--seed", "7", "-n", "100", "--eval-freq", "-1",
               "-i", str(run / f"{ENV_ID}.zip")])
     assert fitted == [] and json.loads((tmp_path / "dqn" / f"{ENV_ID}_2" / ENV_ID / zoo.SCALER_FILE).read_text()) == saved
@@ -228,15 +247,14 @@ def test_a_vec_standard_scaler_is_fitted_once_per_run_and_its_statistics_saved_f
 def test_optuna_trials_evaluate_on_the_runs_vec_standard_scaler_statistics(tmp_path: Path, monkeypatch) -> None:
     """B4 in tuning: a trial's training and evaluation envs take the statistics fitted once for the run."""
     given: list[VecStandardScaler] = []
-    set_statistics_from = VecStandardScaler.set_statistics_from
     monkeypatch.setattr(VecStandardScaler, "set_statistics_from",
-                        lambda self, source: (given.append(self), set_statistics_from(self, source))[1])
+                        recording(VecStandardScaler.set_statistics_from, given))
     zoo.main(["train", "--algo", "dqn", "--conf-file", str(REPO / "zoo_configs" / "dqn_blog_inputs.yml"), *SHORT,
               "-optimize", "--n-trials", "1", "-n", "200", "--n-evaluations", "2", "--eval-episodes", "2",
               "--no-optim-plots", "--sampler", "random", "-f", str(tmp_path)])
     saved = json.loads(next((tmp_path / "dqn").glob(f"*/{ENV_ID}/{zoo.SCALER_FILE}")).read_text())
     assert len(given) == 2  # the trial's training env and its evaluation env
-    assert all(scaler.mean.tolist() == saved["mean"] and scaler.scale.tolist() == saved["scale"] for scaler in given)
+    assert all(statistics(scaler) == {key: saved[key] for key in ("mean", "scale")} for scaler in given)
 
 
 @pytest.mark.parametrize("env_id, extra", [("MinAtar/Breakout-v1", []),
@@ -377,7 +395,7 @@ def test_exported_entry_is_what_the_zoo_reads_back() -> None:
 
 
 def _journal_study(path: Path, name: str) -> "optuna.Study":
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     return optuna.load_study(study_name=name, storage=storage)
 
 
@@ -392,7 +410,7 @@ def test_optimize_two_trials_then_train_from_a_trial(tmp_path: Path) -> None:
               "--study-name", "blogdqn-test"])
     trials = _journal_study(journal, "blogdqn-test").trials
     assert [trial.state for trial in trials] == [optuna.trial.TrialState.COMPLETE] * 2
-    assert all(np.isfinite(trial.value) for trial in trials)
+    assert all(trial.value is not None and np.isfinite(trial.value) for trial in trials)
     assert "loss_on_all_actions" in trials[0].params
     assert list((tmp_path / "blogdqn").glob(f"report_{ENV_ID}_2-trials-200-*.csv"))
 
