@@ -39,11 +39,11 @@ from sb3_blogdqn import BlogDQN, MinAtarCNN
 from sb3_blogdqn.zoo import register_env_families
 
 LEARNING_STARTS = 200
-SCHEDULE = dict(batch_size=32, train_freq=4, gradient_steps=1, target_update_interval=1000, buffer_size=10_000,
-                learning_rate=1e-4, exploration_fraction=0.1, exploration_final_eps=0.01)
+SCHEDULE: dict[str, Any] = dict(batch_size=32, train_freq=4, gradient_steps=1, target_update_interval=1000,
+                                buffer_size=10_000, learning_rate=1e-4, exploration_fraction=0.1, exploration_final_eps=0.01)
 """The RL Zoo's dqn.yml ``atari:`` schedule (its buffer made smaller: only speed is measured here)."""
-SB3_SETTINGS = dict(loss="huber", loss_on_all_actions=False, target_update_on_episode_step=False,
-                    per_sample_updates=False, max_grad_norm=10.0, skip_short_histories=False)
+SB3_SETTINGS: dict[str, Any] = dict(loss="huber", loss_on_all_actions=False, target_update_on_episode_step=False,
+                                    per_sample_updates=False, max_grad_norm=10.0, skip_short_histories=False)
 """BlogDQN's switches at SB3 DQN's behaviour (docs/blogdqn.md), the optimizer in policy_kwargs."""
 
 
@@ -69,8 +69,8 @@ def configurations(env_name: str) -> dict[str, Callable[[int], BaseAlgorithm]]:
     """Label -> model factory taking a seed."""
     make_env, policy_kwargs, history_length = ENVS[env_name]
     sb3_policy = {**policy_kwargs, "optimizer_class": th.optim.Adam}
-    blog = dict(learning_starts=LEARNING_STARTS, buffer_size=SCHEDULE["buffer_size"], history_length=history_length,
-                policy_kwargs=policy_kwargs)
+    blog: dict[str, Any] = dict(learning_starts=LEARNING_STARTS, buffer_size=SCHEDULE["buffer_size"],
+                                history_length=history_length, policy_kwargs=policy_kwargs)
     return {
         "(a) BlogDQN, blog rules": lambda seed: BlogDQN("CnnPolicy", make_env(seed, True), seed=seed, **blog),
         "(b) BlogDQN, per_sample_updates=False": lambda seed: BlogDQN(

@@ -22,6 +22,7 @@ import torch as th
 
 from sb3_blogdqn import BlogDQN
 from sb3_blogdqn.blogdqn.kernel import replay_kernel
+from sb3_blogdqn.blogdqn.learning import KernelReplays
 
 
 def replay_flops(sizes: list[int], batch_size: int, loss_on_all_actions: bool = True) -> dict[str, int]:
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     model = BlogDQN("MlpPolicy", "CartPole-v1", seed=args.seed)
     model.learn(args.learn_steps)
     replays, buffer = model._replays, model.replay_buffer
+    assert isinstance(replays, KernelReplays), "the kernel serves this model (CartPole-v1's MLP on the CPU)"
     replays._bind()
     sizes = [int(s) for s in replays.online.sizes]
     flops = replay_flops(sizes, model.batch_size)

@@ -15,6 +15,7 @@ network that loss is most of an update at sb3-contrib's default N = 200.
 import argparse
 import statistics
 import time
+from typing import Any
 
 import gymnasium as gym
 import torch as th
@@ -24,8 +25,9 @@ from stable_baselines3 import DQN
 from sb3_blogdqn import MinAtarCNN
 from sb3_blogdqn.zoo import register_env_families
 
-SETTINGS = dict(buffer_size=100_000, batch_size=32, learning_rate=2.5e-4, gamma=0.99, train_freq=1, gradient_steps=1,
-                target_update_interval=1000, exploration_final_eps=0.1, max_grad_norm=1e10)
+SETTINGS: dict[str, Any] = dict(buffer_size=100_000, batch_size=32, learning_rate=2.5e-4, gamma=0.99, train_freq=1,
+                                gradient_steps=1, target_update_interval=1000, exploration_final_eps=0.1,
+                                max_grad_norm=1e10)
 OPTIMIZER = dict(features_extractor_class=MinAtarCNN, optimizer_class=th.optim.RMSprop,
                  optimizer_kwargs=dict(alpha=0.95, eps=0.01, centered=True))
 
@@ -33,6 +35,7 @@ OPTIMIZER = dict(features_extractor_class=MinAtarCNN, optimizer_class=th.optim.R
 def steps_per_second(n_quantiles: int | None, env_id: str, steps: int, seed: int) -> float:
     """Env steps/s over ``steps`` steps after ``steps`` of warm-up (learning_starts), DQN when ``n_quantiles`` is None."""
     env = gym.make(env_id)
+    model: DQN | QRDQN
     if n_quantiles is None:
         model = DQN("CnnPolicy", env, learning_starts=steps, seed=seed, policy_kwargs=OPTIMIZER, **SETTINGS)
     else:

@@ -65,8 +65,8 @@ def main() -> None:
         print(f"\n{mode}: median {statistics.median(seconds[mode]):.1f} s over {args.rounds} rounds "
               f"({', '.join(f'{s:.1f}' for s in seconds[mode])}); "
               f"{'the same output every round' if len(outputs[mode]) == 1 else 'OUTPUTS DIFFER between rounds'}:")
-        for lines in outputs[mode]:
-            print("    " + "\n    ".join(lines))
+        for output in outputs[mode]:
+            print("    " + "\n    ".join(output))
     ratio = statistics.median(seconds["reproducible"]) / statistics.median(seconds["native"])
     print(f"\nthe reproducible mode takes {ratio:.2f}x the native time")
 

@@ -38,6 +38,7 @@ import torch as th
 from preset_speed import StepTimer, make_model
 from stable_baselines3 import DQN
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.type_aliases import TrainFreq
 from throughput import zoo_hyperparameters
 
 from sb3_blogdqn import BlogDQN
@@ -57,12 +58,12 @@ def blogdqn_parts(config: str, env_id: str, seed: int, steps: int) -> tuple[dict
 
     def timed_replay(*args: object) -> np.ndarray:
         start = time.perf_counter()
-        losses = replay(*args)  # type: ignore[arg-type]
+        losses = replay(*args)  # type: ignore[arg-type]  # replay's own arguments, passed through
         if timer.start is not None:
             spent[0] += time.perf_counter() - start
         return losses
 
-    model._replays.replay = timed_replay  # type: ignore[method-assign]
+    model._replays.replay = timed_replay  # type: ignore[method-assign,assignment]
     model.learn(budget, callback=timer)
     del model._replays.replay
     return {"total": 1e6 * timer.seconds / steps, "replay": 1e6 * spent[0] / steps}, model
@@ -130,7 +131,13 @@ def replay_costs(model: BlogDQN, n_replays: int = 1000, n_reference: int = 20) -
 def replays_per_step(model: BlogDQN) -> float:
     if model.replays_in_step:
         return 1.0
-    return model.gradient_steps / model.train_freq.frequency
+    return model.gradient_steps / train_frequency(model)
+
+
+def train_frequency(model: BlogDQN) -> int:
+    """Env steps per SB3 rollout: ``train_freq`` is a TrainFreq once the model is set up."""
+    assert isinstance(model.train_freq, TrainFreq)
+    return model.train_freq.frequency
 
 
 def main() -> None:
@@ -154,7 +161,7 @@ def main() -> None:
             steps = args.steps if config == "blogdqn" else args.steps // 4
             parts, model = blogdqn_parts(config, env_id, seed, steps if round_ >= 0 else 64)
             parts["env"] = env_alone(env_id, seed, args.steps)
-            parts["SB3's loop"] = sb3_loop(env_id, seed, args.steps, model.train_freq.frequency) - parts["env"]
+            parts["SB3's loop"] = sb3_loop(env_id, seed, args.steps, train_frequency(model)) - parts["env"]
             parts["BlogDQN's hooks"] = parts["total"] - parts["env"] - parts["SB3's loop"] - parts["replay"]
             if round_ >= 0:
                 for part in PARTS:

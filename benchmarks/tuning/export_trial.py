@@ -15,20 +15,22 @@ import argparse
 import optuna
 import torch as th
 import yaml
+from optuna.storages.journal import JournalFileBackend
 
 from sb3_blogdqn.zoo import convert_blogdqn_params
 
 
-def load_study(storage: str, study_name: str | None) -> optuna.Study:
-    if storage.endswith(".log"):
-        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+def load_study(path_or_url: str, study_name: str | None) -> optuna.Study:
+    storage: str | optuna.storages.BaseStorage = path_or_url
+    if path_or_url.endswith(".log"):
+        storage = optuna.storages.JournalStorage(JournalFileBackend(path_or_url))
     if study_name is None:
         (study_name,) = optuna.get_all_study_names(storage)
     return optuna.load_study(storage=storage, study_name=study_name)
 
 
 # Classes the converter puts in policy_kwargs, by the names the Zoo's eval of a policy_kwargs string knows.
-ZOO_NAMES = {th.optim.Adam: "th.optim.Adam"}
+ZOO_NAMES: dict[type, str] = {th.optim.Adam: "th.optim.Adam"}
 
 
 def zoo_dict(kwargs: dict) -> str:
@@ -67,7 +69,7 @@ def main() -> None:
     study = load_study(args.storage, args.study_name)
     if args.table:
         done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        for trial in sorted(done, key=lambda t: -t.value):
+        for trial in sorted(done, key=lambda t: t.value or 0.0, reverse=True):  # a COMPLETE trial has its value
             print(f"{trial.number:4d} {trial.value:9.2f} {trial.user_attrs.get('start', '')} {trial.params}")
         return
     trial = study.trials[args.trial]

@@ -30,6 +30,7 @@ import math
 
 import optuna
 import yaml
+from optuna.storages.journal import JournalFileBackend
 
 from sb3_blogdqn.compare.presets import zoo_hyperparams
 
@@ -140,7 +141,7 @@ def main() -> None:
     changes = dict(item.split("=", 1) for item in args.set)
     storage = args.storage
     if storage.endswith(".log"):
-        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+        storage = optuna.storages.JournalStorage(JournalFileBackend(storage))
     name = args.study_name or f"blogdqn-{args.env}"
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True)
     zoo_dqn = zoo_dqn_start(args.env)
