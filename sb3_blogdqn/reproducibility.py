@@ -1,5 +1,5 @@
 """
-The reproducible mode: the same numbers from the same seed on any x86-64 machine.
+The reproducible mode: the same numbers from the same seed on any x86-64 machine, for the fused kernel.
 
 By default every library picks the fastest instructions of the CPU it runs on: numba
 compiles the fused kernel for the host (AVX-512, FMA), ATen and MKL dispatch to their
@@ -13,10 +13,15 @@ The reproducible mode pins each library to code that every x86-64 CPU runs:
 
 - ``NUMBA_CPU_NAME=generic``: numba compiles for the baseline x86-64 (SSE2, no FMA);
 - ``ATEN_CPU_CAPABILITY=default``: ATen's non-vectorized kernels;
-- ``MKL_CBWR=COMPATIBLE``: MKL's conditional numerical reproducibility, one code path on
-  Intel and AMD alike;
+- ``MKL_CBWR=COMPATIBLE``: MKL's conditional numerical reproducibility, its least CPU-specific branch;
 - ``ONEDNN_MAX_CPU_ISA=SSE41``: oneDNN (torch's convolutions) without AVX;
 - ``OMP_NUM_THREADS=1`` and ``MKL_NUM_THREADS=1``: one thread, so BLAS never splits a sum.
+
+MKL is the one it cannot pin: even on its ``COMPATIBLE`` branch, its matrix products and vector
+math (torch's ``Linear`` layers, ``sqrt``) round differently on AMD and Intel CPUs. Runs whose
+learning goes through torch (``use_kernel=False``, image and Dict observations) can therefore
+still part between CPUs; on the fused kernel, MKL computes only the Q-values that choose a
+greedy action, where a last-bit difference matters only at a near tie.
 
 They are read when the libraries start, so they must be set before Python starts::
 

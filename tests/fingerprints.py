@@ -6,6 +6,9 @@ every final weight and Adam moment. Recorded once and kept identical by
 Float rounding differs between CPUs (numba and ATen pick instructions by the CPU), so the
 runs only mean something in the reproducible mode (``sb3_blogdqn.reproducibility``), which
 pins every library to the instructions any x86-64 CPU has; this script refuses to run outside it.
+One library the mode does not pin: MKL (torch's BLAS and vector math) computes differently on
+different CPUs even on its ``COMPATIBLE`` branch, so the runs compute the ops MKL would run
+without it (``WithoutMkl``).
 
     python -m sb3_blogdqn.reproducibility python tests/fingerprints.py --check
     python -m sb3_blogdqn.reproducibility python tests/fingerprints.py --record   # after a deliberate change
@@ -18,11 +21,12 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from sb3_blogdqn import BlogDQN, make_blog_env
 from sb3_blogdqn.reproducibility import reproducible_mode_problems
@@ -83,6 +87,61 @@ RUNS: dict[str, Callable[[Episodes], BlogDQN]] = {
 }
 
 
+class WithoutMkl(TorchDispatchMode):
+    """
+    torch's ops that run in MKL, computed without it. MKL_CBWR=COMPATIBLE does not make MKL's sums
+    the same on every CPU: the reference path's fingerprints recorded on an AMD EPYC (AVX-512)
+    differed on an Intel Xeon and on QEMU's emulated EPYC-Rome, all in the reproducible mode; the
+    first numbers to differ were a Linear layer's ``addmm`` (MKL's BLAS) and Adam's ``sqrt`` (MKL's
+    vector math, which on its COMPATIBLE branch is not even correctly rounded). So:
+
+    - a matrix product (``mm``, ``addmm``) is a product of broadcast tensors summed by ATen's
+      reduction, which the mode pins (ATEN_CPU_CAPABILITY=default);
+    - ``sqrt`` is numpy's, IEEE's correctly rounded square root, the same bits on every CPU;
+    - any other op that MKL computes stops the run, so no fingerprint depends on MKL unnoticed.
+
+    Each gives a correct result, rounded in another order than MKL's; the fingerprints are of the
+    runs computed this way. The package itself is unchanged: only this harness routes around MKL.
+    """
+
+    # BLAS-backed, and the vector-math ops whose results moved with MKL_CBWR in
+    # ATEN_CPU_CAPABILITY=default (each compared on 100,000 inputs, COMPATIBLE against AVX2 and AVX512).
+    MKL_OPS: ClassVar[frozenset[Any]] = frozenset({
+        th.ops.aten.bmm, th.ops.aten.baddbmm, th.ops.aten.addbmm, th.ops.aten.mv, th.ops.aten.addmv, th.ops.aten.dot,
+        th.ops.aten.vdot, th.ops.aten._addmm_activation, th.ops.aten.convolution, th.ops.aten.sqrt_,
+        th.ops.aten.rsqrt, th.ops.aten.rsqrt_, th.ops.aten.exp, th.ops.aten.exp_, th.ops.aten.log, th.ops.aten.log_,
+        th.ops.aten.log2, th.ops.aten.log10, th.ops.aten.tanh, th.ops.aten.tanh_, th.ops.aten.tan, th.ops.aten.atan,
+        th.ops.aten.asin, th.ops.aten.acos, th.ops.aten.erf, th.ops.aten.erfc, th.ops.aten.erfinv,
+        th.ops.aten._foreach_sqrt, th.ops.aten._softmax, th.ops.aten._log_softmax,
+    })
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
+        kwargs = kwargs or {}
+        op = func.overloadpacket
+        if func is th.ops.aten.mm.default:
+            return self.product(*args)
+        if func is th.ops.aten.addmm.default and kwargs.get("beta", 1) == 1 and kwargs.get("alpha", 1) == 1:
+            bias, left, right = args
+            return bias + self.product(left, right)
+        if func is th.ops.aten.sqrt.default:
+            return self.sqrt(args[0])
+        if func is th.ops.aten.pow.Tensor_Scalar and args[1] == 0.5:
+            return self.sqrt(args[0])  # ATen's pow(x, 0.5) is its sqrt
+        if op in self.MKL_OPS or op in (th.ops.aten.mm, th.ops.aten.addmm, th.ops.aten.sqrt):
+            raise NotImplementedError(f"WithoutMkl: {func} with {kwargs} would run in MKL; give it a form here")
+        return func(*args, **kwargs)
+
+    # Inside __torch_dispatch__ this mode is off: the ops below run as they are.
+    @staticmethod
+    def product(left: th.Tensor, right: th.Tensor) -> th.Tensor:
+        return (left.unsqueeze(2) * right.unsqueeze(0)).sum(dim=1)
+
+    @staticmethod
+    def sqrt(tensor: th.Tensor) -> th.Tensor:
+        return th.from_numpy(np.sqrt(tensor.numpy()))
+
+
 def _digest(array: np.ndarray) -> dict[str, Any]:
     array = np.ascontiguousarray(array)
     return {"sha256": hashlib.sha256(array.tobytes()).hexdigest()[:16], "sum": float(array.astype(np.float64).sum())}
@@ -106,7 +165,8 @@ def fingerprint(model: BlogDQN, episodes: Episodes) -> dict[str, Any]:
 def run(name: str) -> dict[str, Any]:
     th.set_num_threads(1)
     episodes = Episodes()
-    model = RUNS[name](episodes)
+    with WithoutMkl():
+        model = RUNS[name](episodes)
     return fingerprint(model, episodes)
 
 
