@@ -139,7 +139,7 @@ class WithoutMkl(TorchDispatchMode):
 
     @staticmethod
     def sqrt(tensor: th.Tensor) -> th.Tensor:
-        return th.from_numpy(np.sqrt(tensor.numpy()))
+        return th.from_numpy(np.sqrt(tensor.detach().numpy()))
 
 
 def _digest(array: np.ndarray) -> dict[str, Any]:

@@ -58,13 +58,13 @@ def test_fingerprints_compute_torch_s_mkl_ops_without_mkl_to_the_same_values():
     th.manual_seed(0)
     layer = th.nn.Sequential(th.nn.Linear(16, 20), th.nn.ReLU(), th.nn.Linear(20, 2))
     inputs = th.randn(32, 16)
-    positive = th.rand(1000) * 10 + 0.01
+    positive = (th.rand(1000) * 10 + 0.01).requires_grad_()  # as a parameter would
 
     def forward_backward() -> list[th.Tensor]:
         layer.zero_grad()
         out = layer(inputs)
         out.square().mean().backward()
-        return [out.detach(), *(param.grad.clone() for param in layer.parameters()), positive.sqrt()]
+        return [out.detach(), *(param.grad.clone() for param in layer.parameters()), positive.sqrt().detach()]
 
     with MklCounter() as with_mkl:
         expected = forward_backward()
@@ -73,7 +73,7 @@ def test_fingerprints_compute_torch_s_mkl_ops_without_mkl_to_the_same_values():
     assert with_mkl.calls > 0 and without_mkl.calls == 0
     for want, got in zip(expected, computed, strict=True):
         th.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
-    assert np.array_equal(computed[-1].numpy(), np.sqrt(positive.numpy()))  # IEEE's correctly rounded root
+    assert np.array_equal(computed[-1].numpy(), np.sqrt(positive.detach().numpy()))  # IEEE's correctly rounded root
 
 
 def test_fingerprints_stop_at_an_op_mkl_would_compute_and_the_harness_does_not_cover():
