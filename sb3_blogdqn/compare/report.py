@@ -223,6 +223,8 @@ def _env_section(env_id: str, runs: list[dict[str, Any]], out: Path, threshold: 
     lines = [f"## {env_id}", ""]
     if threshold is not None:
         lines += [f"Solved threshold: {threshold:g} (evaluation mean return).", ""]
+    else:
+        lines += [f"No solved threshold: {env_id} registers no reward_threshold; pass --solved-threshold to set one.", ""]
     lines += [
         "| config | algo | budget | runs | final return: mean [95% CI] | IQM [95% CI] | solved | env steps to solve "
         "| seconds to solve | env steps | wall-clock s | steps/s |",
@@ -232,11 +234,13 @@ def _env_section(env_id: str, runs: list[dict[str, Any]], out: Path, threshold: 
         group = by_config[name]
         spec = group[0]["spec"]
         solved = [s for s in (first_solved(r, threshold) for r in group) if s is not None] if threshold is not None else []
+        # Without a threshold nothing can be solved: "0/5" would read as five failures.
+        solved_count = f"{len(solved)}/{len(group)}" if threshold is not None else "no threshold"
         (mean, iqm), ((mean_lo, iqm_lo), (mean_hi, iqm_hi)) = points[name], intervals[name]
         lines.append(
             f"| {name} | {spec['algo']} | {_budget(spec)} | {len(group)} "
             f"| {format_interval(mean, mean_lo, mean_hi)} | {format_interval(iqm, iqm_lo, iqm_hi)} "
-            f"| {len(solved)}/{len(group)} | {_median([s[0] for s in solved])} | {_median([s[1] for s in solved])} "
+            f"| {solved_count} | {_median([s[0] for s in solved])} | {_median([s[1] for s in solved])} "
             f"| {_median([r['timesteps'] for r in group])} | {_median([r['train_seconds'] for r in group])} "
             f"| {_median([r['steps_per_second'] for r in group])} |"
         )
