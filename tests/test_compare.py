@@ -220,19 +220,25 @@ def test_confidence_intervals_are_reproducible_and_leave_numpys_generator_alone(
     assert first["a"][0, 1] < first["a"][1, 1]  # a real interval, not a point
 
 
-def test_report_recomputes_the_committed_cartpole_tables(tmp_path: Path) -> None:
-    """The committed summary's CartPole-v1 tables, every 95% interval and P(better) included, are today's report's."""
+@pytest.mark.parametrize(("folder", "summary", "env_id"), [
+    ("cartpole", "summary.md", "CartPole-v1"),
+    ("minatar-breakout", "minatar-breakout/summary.md", "MinAtar/Breakout-v1"),
+])
+def test_report_recomputes_the_committed_tables(folder: str, summary: str, env_id: str, tmp_path: Path) -> None:
+    """A committed summary's tables of one env, every 95% interval (and P(better)) included, are today's report's."""
     from sb3_blogdqn.compare.report import write_report
 
     results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 
-    def tables(summary: str) -> list[str]:
-        section = summary.split("## CartPole-v1")[1].split("\n## ")[0]
+    def tables(text: str) -> list[str]:
+        section = text.split(f"## {env_id}")[1].split("\n## ")[0]
         return [line for line in section.splitlines() if line.startswith("|")]
 
-    committed = tables((results / "summary.md").read_text())
-    assert any("P(better" in line for line in committed) and len(committed) > 20
-    assert tables(write_report([results / "cartpole"], tmp_path, reps=2000).read_text()) == committed
+    committed = tables((results / summary).read_text())
+    assert len(committed) > 6  # the results table and the Zoo's benchmark table were found
+    if env_id == "CartPole-v1":
+        assert any("P(better" in line for line in committed) and len(committed) > 20
+    assert tables(write_report([results / folder], tmp_path, reps=2000).read_text()) == committed
 
 
 def test_zoo_benchmark_table_pools_every_seeds_final_evaluation_episodes() -> None:

@@ -314,6 +314,9 @@ def describe_presets() -> str:
 
 
 def solved_threshold(env_id: str) -> float | None:
-    """The env's own ``reward_threshold`` (CartPole-v1: 475)."""
+    """The env's own ``reward_threshold`` (CartPole-v1: 475); None where it has none (MinAtar)."""
+    from sb3_blogdqn.zoo import register_env_families
+
+    register_env_families()  # a report written from Python, not the CLI, reads MinAtar and Atari specs too
     return gym.spec(env_id).reward_threshold
 
